@@ -1,0 +1,285 @@
+from urllib.parse import urlsplit, urlunsplit
+
+from django.core.exceptions import ValidationError
+from django.core.validators import URLValidator
+from django.db import models
+from django.db.models import Count, Prefetch, Q
+from django.urls import reverse
+from django.utils.text import slugify
+
+from .rendering import highlight_code, render_markdown
+
+http_url_validator = URLValidator(schemes=["http", "https"])
+
+
+def letter_for(name):
+    """The A–Z bucket of a name: its first letter, or "#" for anything else."""
+    first = slugify(name)[:1].upper()
+    return first if "A" <= first <= "Z" else "#"
+
+
+def normalize_url(url):
+    """Lower-case scheme and host, drop the fragment and a trailing slash."""
+    parts = urlsplit(url.strip())
+    path = parts.path.rstrip("/")
+    return urlunsplit((parts.scheme.lower(), parts.netloc.lower(), path, parts.query, ""))
+
+
+class TopicQuerySet(models.QuerySet):
+    def published(self):
+        return self.filter(is_published=True)
+
+    def visible_to(self, user):
+        """Readers see published topics; staff see drafts too."""
+        return self if user.is_staff else self.published()
+
+    def for_index(self):
+        """Topics with their published link and snippet counts (one query)."""
+        return self.annotate(
+            link_count=Count("links", filter=Q(links__is_published=True), distinct=True),
+            snippet_count=Count("snippets", filter=Q(snippets__is_published=True), distinct=True),
+        )
+
+    def for_detail(self, user):
+        """Everything a topic page shows, in a fixed number of queries."""
+        links = Link.objects.visible_to(user)
+        snippets = Snippet.objects.visible_to(user)
+        topics = Topic.objects.visible_to(user).only("name", "slug", "parent")
+        return self.visible_to(user).select_related("parent").prefetch_related(
+            Prefetch("links", queryset=links),
+            Prefetch("snippets", queryset=snippets),
+            Prefetch("children", queryset=topics),
+            Prefetch("see_also", queryset=topics),
+        )
+
+
+class TopicManager(models.Manager.from_queryset(TopicQuerySet)):
+    def get_by_natural_key(self, slug):
+        return self.get(slug=slug)
+
+
+class Topic(models.Model):
+    name = models.CharField(max_length=120, unique=True)
+    slug = models.SlugField(max_length=120, unique=True)
+    letter = models.CharField(max_length=1, editable=False, db_index=True)
+    summary = models.TextField(blank=True, help_text="Markdown. Raw HTML is stripped.")
+    summary_html = models.TextField(editable=False, blank=True)
+    aliases = models.CharField(
+        max_length=255,
+        blank=True,
+        help_text="Other names readers search for, separated by commas (e.g. Postgres, PG).",
+    )
+    parent = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="children"
+    )
+    see_also = models.ManyToManyField("self", blank=True)
+    is_published = models.BooleanField("published", default=True)
+    created = models.DateTimeField(auto_now_add=True)
+    updated = models.DateTimeField(auto_now=True)
+
+    objects = TopicManager()
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.CheckConstraint(condition=~Q(name=""), name="topic_name_not_empty"),
+            models.CheckConstraint(condition=~Q(slug=""), name="topic_slug_not_empty"),
+        ]
+
+    def __str__(self):
+        return self.name
+
+    def save(self, **kwargs):
+        self.letter = letter_for(self.name)
+        self.summary_html = render_markdown(self.summary)
+        if (update_fields := kwargs.get("update_fields")) is not None:
+            kwargs["update_fields"] = {*update_fields, "letter", "summary_html"}
+        super().save(**kwargs)
+
+    def get_absolute_url(self):
+        return reverse("glossary:topic-detail", args=[self.slug])
+
+    def natural_key(self):
+        return (self.slug,)
+
+    def clean(self):
+        if self.parent_id and self.parent_id == self.pk:
+            raise ValidationError({"parent": "A topic cannot be its own parent."})
+
+    @property
+    def alias_list(self):
+        return [alias.strip() for alias in self.aliases.split(",") if alias.strip()]
+
+
+class LinkGroup(models.TextChoices):
+    SITE = "site", "Official site"
+    DOCS = "docs", "Documentation"
+    ARTICLE = "article", "Articles"
+    LIBRARY = "library", "Libraries"
+    SYNC = "sync", "Sync drivers"
+    ASYNC = "async", "Async drivers"
+    TOOL = "tool", "Tools"
+    SERVICE = "service", "Hosted services"
+
+
+class LinkQuerySet(models.QuerySet):
+    def published(self):
+        return self.filter(is_published=True, topic__is_published=True)
+
+    def visible_to(self, user):
+        return self if user.is_staff else self.published()
+
+
+class LinkManager(models.Manager.from_queryset(LinkQuerySet)):
+    def get_by_natural_key(self, topic_slug, url):
+        return self.get(topic__slug=topic_slug, url=url)
+
+
+class Link(models.Model):
+    topic = models.ForeignKey(Topic, on_delete=models.CASCADE, related_name="links")
+    url = models.URLField("URL", max_length=500, validators=[http_url_validator])
+    normalized_url = models.CharField(max_length=500, editable=False)
+    domain = models.CharField(max_length=255, editable=False)
+    title = models.CharField(max_length=200)
+    description = models.TextField(blank=True)
+    group = models.CharField(max_length=16, choices=LinkGroup, default=LinkGroup.DOCS)
+    position = models.PositiveIntegerField(default=0)
+    is_published = models.BooleanField("published", default=True)
+    created = models.DateTimeField(auto_now_add=True)
+    updated = models.DateTimeField(auto_now=True)
+
+    objects = LinkManager()
+
+    class Meta:
+        ordering = ["topic", "group", "position", "title"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["topic", "normalized_url"],
+                name="link_unique_url_per_topic",
+                violation_error_message="This topic already has a link to this URL.",
+            ),
+            models.CheckConstraint(
+                condition=Q(url__startswith="http://") | Q(url__startswith="https://"),
+                name="link_url_http_or_https",
+                violation_error_message="Links must use http:// or https://.",
+            ),
+            models.CheckConstraint(condition=~Q(title=""), name="link_title_not_empty"),
+        ]
+
+    def __str__(self):
+        return self.title
+
+    def save(self, **kwargs):
+        self.normalized_url = normalize_url(self.url)
+        self.domain = urlsplit(self.normalized_url).hostname or ""
+        self.domain = self.domain.removeprefix("www.")
+        if (update_fields := kwargs.get("update_fields")) is not None:
+            kwargs["update_fields"] = {*update_fields, "normalized_url", "domain"}
+        super().save(**kwargs)
+
+    def natural_key(self):
+        return (*self.topic.natural_key(), self.url)
+
+    natural_key.dependencies = ["glossary.topic"]
+
+    def clean(self):
+        # Fill the derived column so the unique constraint is checked by the form.
+        self.normalized_url = normalize_url(self.url or "")
+
+
+class Language(models.TextChoices):
+    PYTHON = "python", "Python"
+    SQL = "sql", "SQL"
+    SHELL = "shell", "Shell"
+    JAVASCRIPT = "javascript", "JavaScript"
+    TEXT = "text", "Plain text"
+
+
+class Runtime(models.TextChoices):
+    PYTHON = "python", "Python (standard library)"
+    DJANGO = "django", "Django ORM"
+    POSTGRESQL = "postgresql", "PostgreSQL"
+    __empty__ = "Display only"
+
+
+class Verification(models.TextChoices):
+    UNVERIFIED = "unverified", "Not verified"
+    PASSING = "passing", "Passing"
+    FAILING = "failing", "Failing"
+
+
+class SnippetQuerySet(models.QuerySet):
+    def published(self):
+        return self.filter(is_published=True, topic__is_published=True)
+
+    def visible_to(self, user):
+        return self if user.is_staff else self.published()
+
+    def runnable(self):
+        return self.exclude(runtime="")
+
+
+class SnippetManager(models.Manager.from_queryset(SnippetQuerySet)):
+    def get_by_natural_key(self, slug):
+        return self.get(slug=slug)
+
+
+class Snippet(models.Model):
+    topic = models.ForeignKey(Topic, on_delete=models.CASCADE, related_name="snippets")
+    title = models.CharField(max_length=200)
+    slug = models.SlugField(max_length=120, unique=True)
+    description = models.TextField(blank=True, help_text="Markdown. Raw HTML is stripped.")
+    description_html = models.TextField(editable=False, blank=True)
+    code = models.TextField()
+    highlighted = models.TextField(editable=False, blank=True)
+    language = models.CharField(max_length=16, choices=Language, default=Language.PYTHON)
+    runtime = models.CharField(max_length=16, choices=Runtime, blank=True)
+    display_only_reason = models.CharField(
+        max_length=200,
+        blank=True,
+        help_text="Why a display-only snippet cannot run here (e.g. it needs a MongoDB server).",
+    )
+    position = models.PositiveIntegerField(default=0)
+    is_published = models.BooleanField("published", default=True)
+    verification = models.CharField(
+        max_length=12, choices=Verification, default=Verification.UNVERIFIED, editable=False
+    )
+    verified_output = models.TextField(blank=True, editable=False)
+    verified_at = models.DateTimeField(null=True, blank=True, editable=False)
+    verified_wall_ms = models.PositiveIntegerField(null=True, blank=True, editable=False)
+    verified_versions = models.CharField(max_length=200, blank=True, editable=False)
+    created = models.DateTimeField(auto_now_add=True)
+    updated = models.DateTimeField(auto_now=True)
+
+    objects = SnippetManager()
+
+    class Meta:
+        ordering = ["topic", "position", "title"]
+        constraints = [
+            models.CheckConstraint(
+                condition=~Q(runtime="") | ~Q(display_only_reason=""),
+                name="snippet_display_only_has_reason",
+                violation_error_message="A display-only snippet needs a reason it cannot run.",
+            ),
+            models.CheckConstraint(condition=~Q(code=""), name="snippet_code_not_empty"),
+        ]
+
+    def __str__(self):
+        return self.title
+
+    def save(self, **kwargs):
+        self.highlighted = highlight_code(self.code, self.language)
+        self.description_html = render_markdown(self.description)
+        if (update_fields := kwargs.get("update_fields")) is not None:
+            kwargs["update_fields"] = {*update_fields, "highlighted", "description_html"}
+        super().save(**kwargs)
+
+    def get_absolute_url(self):
+        return reverse("glossary:snippet-detail", args=[self.slug])
+
+    def natural_key(self):
+        return (self.slug,)
+
+    @property
+    def is_runnable(self):
+        return bool(self.runtime)
