@@ -45,11 +45,15 @@ class TopicQuerySet(models.QuerySet):
         links = Link.objects.visible_to(user)
         snippets = Snippet.objects.visible_to(user)
         topics = Topic.objects.visible_to(user).only("name", "slug", "parent")
-        return self.visible_to(user).select_related("parent").prefetch_related(
-            Prefetch("links", queryset=links),
-            Prefetch("snippets", queryset=snippets),
-            Prefetch("children", queryset=topics),
-            Prefetch("see_also", queryset=topics),
+        return (
+            self.visible_to(user)
+            .select_related("parent")
+            .prefetch_related(
+                Prefetch("links", queryset=links),
+                Prefetch("snippets", queryset=snippets),
+                Prefetch("children", queryset=topics),
+                Prefetch("see_also", queryset=topics),
+            )
         )
 
 
