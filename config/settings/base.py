@@ -99,7 +99,7 @@ USE_I18N = False
 USE_TZ = True
 
 STATIC_URL = "static/"
-STATIC_ROOT = BASE_DIR / "staticfiles"
+STATIC_ROOT = os.environ.get("STATIC_ROOT") or None  # where collectstatic writes
 STATICFILES_DIRS = [BASE_DIR / "static"]
 
 ADMIN_URL = os.environ.get("ADMIN_URL", "admin/")

@@ -6,6 +6,8 @@ from .base import *  # noqa: F403
 from .base import BASE_DIR, env_bool
 
 DEBUG = env_bool("DEBUG", True)
+# Serve static files straight from static/ without collectstatic.
+WHITENOISE_USE_FINDERS = True
 
 if not SECRET_KEY:  # noqa: F405
     # Each checkout gets its own key, created once and never committed.

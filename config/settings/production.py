@@ -3,7 +3,7 @@
 from django.core.exceptions import ImproperlyConfigured
 
 from .base import *  # noqa: F403
-from .base import DEBUG, SECRET_KEY, env_bool, env_int
+from .base import BASE_DIR, DEBUG, SECRET_KEY, STATIC_ROOT, env_bool, env_int
 
 if DEBUG:
     raise ImproperlyConfigured("DEBUG must be false in production; unset it or set DEBUG=false.")
@@ -22,6 +22,7 @@ SESSION_COOKIE_SECURE = True
 CSRF_COOKIE_SECURE = True
 X_FRAME_OPTIONS = "DENY"
 
+STATIC_ROOT = STATIC_ROOT or BASE_DIR / "staticfiles"
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},

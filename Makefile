@@ -1,0 +1,68 @@
+# `make run` serves the site at http://127.0.0.1:8000; `make test` runs the whole suite.
+# Both set everything up first (virtualenv, dependencies, database).
+
+VENV := .venv
+PY := $(VENV)/bin/python
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+# The first Python 3.12+ on the PATH, else the newest one pyenv has installed.
+define find_python
+for name in python3.14 python3.13 python3.12 python3 python; do \
+  candidate=$$(command -v $$name 2>/dev/null) || continue; \
+  "$$candidate" -c 'import sys; sys.exit(sys.version_info < (3, 12))' 2>/dev/null \
+    && { echo "$$candidate"; exit 0; }; \
+done; \
+root=$$(pyenv root 2>/dev/null) && for candidate in $$(ls -d "$$root"/versions/3.*/bin/python3 2>/dev/null | sort -rV); do \
+  "$$candidate" -c 'import sys; sys.exit(sys.version_info < (3, 12))' 2>/dev/null \
+    && { echo "$$candidate"; exit 0; }; \
+done; exit 1
+endef
+
+.PHONY: run test lint format migrations-check superuser bench install migrate seed clean
+
+$(VENV)/.installed: requirements/base.txt requirements/dev.txt
+	@python=$$($(find_python)) || { \
+	  echo "Python 3.12 or newer is required and none was found."; \
+	  echo "Install one (e.g. 'pyenv install 3.13', 'apt install python3.13' or python.org) and retry."; \
+	  exit 1; }; \
+	echo "Using $$python"; \
+	test -x $(PY) || "$$python" -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements/dev.txt
+	@touch $@
+
+install: $(VENV)/.installed
+
+migrate: install
+	$(PY) manage.py migrate --noinput
+
+seed: migrate
+	$(PY) manage.py loadseed
+
+run: seed
+	@echo "Serving the glossary at http://$(HOST):$(PORT)/ (Ctrl-C to stop)"
+	$(VENV)/bin/daphne -b $(HOST) -p $(PORT) config.asgi:application
+
+test: install
+	$(PY) -m pytest
+
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: install
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+migrations-check: install
+	$(PY) manage.py makemigrations --check --dry-run
+
+superuser: migrate
+	$(PY) manage.py createsuperuser
+
+bench: seed
+	$(PY) bench/pages.py
+
+clean:
+	rm -rf $(VENV) staticfiles .pytest_cache

@@ -1,0 +1,139 @@
+from django.contrib import admin, messages
+from django.db.models import Count
+from django.forms.models import BaseInlineFormSet
+
+from .models import Link, Snippet, Topic, normalize_url
+
+
+class PublishActionsMixin:
+    actions = ["publish", "unpublish"]
+
+    @admin.action(description="Publish selected items")
+    def publish(self, request, queryset):
+        count = queryset.update(is_published=True)
+        self.message_user(request, f"Published {count} item(s).", messages.SUCCESS)
+
+    @admin.action(description="Unpublish selected items")
+    def unpublish(self, request, queryset):
+        count = queryset.update(is_published=False)
+        self.message_user(request, f"Unpublished {count} item(s).", messages.SUCCESS)
+
+
+class LinkInlineFormSet(BaseInlineFormSet):
+    def clean(self):
+        """Refuse the same URL twice among the links submitted together."""
+        super().clean()
+        seen = set()
+        for form in self.forms:
+            url = form.cleaned_data.get("url") if hasattr(form, "cleaned_data") else None
+            if not url or form.cleaned_data.get("DELETE"):
+                continue
+            if (normalized := normalize_url(url)) in seen:
+                form.add_error("url", "This topic already has a link to this URL.")
+            seen.add(normalized)
+
+
+class LinkInline(admin.TabularInline):
+    model = Link
+    formset = LinkInlineFormSet
+    extra = 1
+    fields = ("title", "url", "group", "description", "position", "is_published")
+
+
+class SnippetInline(admin.StackedInline):
+    model = Snippet
+    extra = 0
+    fields = (
+        ("title", "slug"),
+        ("language", "runtime", "position", "is_published"),
+        "display_only_reason",
+        "description",
+        "code",
+    )
+    prepopulated_fields = {"slug": ("title",)}
+    show_change_link = True
+
+
+@admin.register(Topic)
+class TopicAdmin(PublishActionsMixin, admin.ModelAdmin):
+    list_display = ("name", "letter", "parent", "link_count", "snippet_count", "is_published")
+    list_filter = ("is_published", "letter")
+    list_select_related = ("parent",)
+    search_fields = ("name", "aliases", "summary")
+    prepopulated_fields = {"slug": ("name",)}
+    autocomplete_fields = ("parent", "see_also")
+    readonly_fields = ("letter", "created", "updated")
+    fieldsets = (
+        (None, {"fields": (("name", "slug"), "aliases", "summary", "is_published")}),
+        ("Relations", {"fields": ("parent", "see_also")}),
+        ("Record", {"fields": ("letter", "created", "updated"), "classes": ("collapse",)}),
+    )
+    inlines = (LinkInline, SnippetInline)
+
+    def get_queryset(self, request):
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(
+                link_total=Count("links", distinct=True),
+                snippet_total=Count("snippets", distinct=True),
+            )
+        )
+
+    @admin.display(description="Links", ordering="link_total")
+    def link_count(self, topic):
+        return topic.link_total
+
+    @admin.display(description="Snippets", ordering="snippet_total")
+    def snippet_count(self, topic):
+        return topic.snippet_total
+
+
+@admin.register(Link)
+class LinkAdmin(PublishActionsMixin, admin.ModelAdmin):
+    list_display = ("title", "topic", "domain", "group", "position", "is_published")
+    list_filter = ("is_published", "group")
+    list_select_related = ("topic",)
+    list_editable = ("position",)
+    search_fields = ("title", "url", "description", "topic__name")
+    autocomplete_fields = ("topic",)
+    readonly_fields = ("domain", "created", "updated")
+    fields = ("topic", "title", "url", "group", "description", "position", "is_published")
+    fields += readonly_fields
+
+    def view_on_site(self, link):
+        return link.topic.get_absolute_url()
+
+
+@admin.register(Snippet)
+class SnippetAdmin(PublishActionsMixin, admin.ModelAdmin):
+    list_display = (
+        "title",
+        "topic",
+        "language",
+        "runtime_label",
+        "verification",
+        "verified_at",
+        "is_published",
+    )
+    list_filter = ("is_published", "runtime", "verification", "language")
+    list_select_related = ("topic",)
+    search_fields = ("title", "slug", "code", "topic__name")
+    prepopulated_fields = {"slug": ("title",)}
+    autocomplete_fields = ("topic",)
+    readonly_fields = (
+        "verification",
+        "verified_at",
+        "verified_wall_ms",
+        "verified_versions",
+        "verified_output",
+    )
+    fieldsets = (
+        (None, {"fields": ("topic", ("title", "slug"), "description", "is_published")}),
+        ("Code", {"fields": (("language", "runtime"), "display_only_reason", "code", "position")}),
+        ("Last verification", {"fields": readonly_fields, "classes": ("collapse",)}),
+    )
+
+    @admin.display(description="Runtime", ordering="runtime")
+    def runtime_label(self, snippet):
+        return snippet.get_runtime_display()
