@@ -1,0 +1,78 @@
+"""Settings read the environment strictly; production refuses unsafe configuration."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+GOOD_KEY = "k" * 64
+
+
+def manage(*args, **env):
+    base = {k: v for k, v in os.environ.items() if k not in {"DEBUG", "SECRET_KEY"}}
+    return subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=ROOT,
+        env=base | env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_a_lenient_boolean_is_refused_with_a_clear_message():
+    result = manage("check", DEBUG="yes")
+    assert result.returncode != 0
+    assert "DEBUG must be 'true' or 'false', not 'yes'" in result.stderr
+
+
+def test_a_malformed_database_url_is_refused_with_a_clear_message():
+    result = manage("check", DATABASE_URL="nonsense://x")
+    assert result.returncode != 0
+    assert "DATABASE_URL" in result.stderr
+
+
+def test_production_refuses_to_start_without_a_secret_key():
+    result = manage("check", DJANGO_SETTINGS_MODULE="config.settings.production")
+    assert result.returncode != 0
+    assert "SECRET_KEY must be set" in result.stderr
+
+
+def test_production_refuses_to_start_with_debug_on():
+    result = manage(
+        "check",
+        DJANGO_SETTINGS_MODULE="config.settings.production",
+        SECRET_KEY=GOOD_KEY,
+        DEBUG="true",
+    )
+    assert result.returncode != 0
+    assert "DEBUG must be false in production" in result.stderr
+
+
+def test_production_settings_pass_the_deployment_checklist():
+    result = manage(
+        "check",
+        "--deploy",
+        "--fail-level",
+        "DEBUG",
+        DJANGO_SETTINGS_MODULE="config.settings.production",
+        SECRET_KEY="a-Very-long-random-production-secret-key-0123456789-xyzXYZ-!@#$%",
+        ALLOWED_HOSTS="glossary.example.com",
+    )
+    assert result.returncode == 0, result.stderr
+    assert "System check identified no issues (0 silenced)." in result.stdout
+
+
+@pytest.mark.parametrize("admin_url", ["/admin/", "admin"])
+def test_a_malformed_admin_url_is_refused(admin_url):
+    result = manage("check", ADMIN_URL=admin_url)
+    assert result.returncode != 0
+    assert "ADMIN_URL must look like 'admin/'" in result.stderr
+
+
+def test_migrations_match_the_models():
+    result = manage("makemigrations", "--check", "--dry-run")
+    assert result.returncode == 0, result.stdout + result.stderr
