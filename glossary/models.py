@@ -56,6 +56,23 @@ class TopicQuerySet(models.QuerySet):
             )
         )
 
+    def letter_counts(self):
+        """Topic counts keyed by A–Z letter (or "#"); one query."""
+        rows = self.order_by().values_list("letter").annotate(count=Count("pk"))
+        return dict(rows)
+
+    def for_export(self):
+        """Published topics with their published links and snippets, in four queries."""
+        return (
+            self.published()
+            .select_related("parent")
+            .prefetch_related(
+                Prefetch("links", queryset=Link.objects.published()),
+                Prefetch("snippets", queryset=Snippet.objects.published()),
+                Prefetch("see_also", queryset=Topic.objects.published().only("slug")),
+            )
+        )
+
 
 class TopicManager(models.Manager.from_queryset(TopicQuerySet)):
     def get_by_natural_key(self, slug):
@@ -132,6 +149,9 @@ class LinkQuerySet(models.QuerySet):
 
     def visible_to(self, user):
         return self if user.is_staff else self.published()
+
+    def newest_first(self):
+        return self.select_related("topic").order_by("-created", "-pk")
 
 
 class LinkManager(models.Manager.from_queryset(LinkQuerySet)):
