@@ -1,2 +1,34 @@
+from django.contrib.sitemaps.views import sitemap
+from django.urls import path, register_converter
+
+from . import views
+from .feeds import NewLinksFeed
+from .sitemaps import SITEMAPS
+
+
+class LetterConverter:
+    """One letter (either case; the view redirects lower case) or "#" (sent as %23)."""
+
+    regex = "[A-Za-z#]"
+
+    def to_python(self, value):
+        return value
+
+    def to_url(self, value):
+        return value
+
+
+register_converter(LetterConverter, "letter")
+
 app_name = "glossary"
-urlpatterns = []
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("letters/<letter:letter>/", views.LetterView.as_view(), name="letter-detail"),
+    path("topics/<slug:slug>/", views.TopicDetailView.as_view(), name="topic-detail"),
+    path("links/", views.LinkListView.as_view(), name="link-list"),
+    path("snippets/<slug:slug>/", views.SnippetDetailView.as_view(), name="snippet-detail"),
+    path("search/", views.search, name="search"),
+    path("feeds/links/", NewLinksFeed(), name="link-feed"),
+    path("export.json", views.export_json, name="export"),
+    path("sitemap.xml", sitemap, {"sitemaps": SITEMAPS}, name="sitemap"),
+]

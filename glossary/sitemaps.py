@@ -1,0 +1,56 @@
+from django.contrib.sitemaps import Sitemap
+from django.urls import reverse
+
+from .models import Snippet, Topic
+
+
+class HomeSitemap(Sitemap):
+    changefreq = "daily"
+    priority = 1.0
+
+    def items(self):
+        return ["glossary:home", "glossary:link-list"]
+
+    def location(self, item):
+        return reverse(item)
+
+
+class LetterSitemap(Sitemap):
+    """Letters that have at least one published topic."""
+
+    changefreq = "weekly"
+
+    def items(self):
+        return sorted(Topic.objects.published().letter_counts(), key=lambda letter: letter == "#")
+
+    def location(self, item):
+        return reverse("glossary:letter-detail", args=[item])
+
+
+class TopicSitemap(Sitemap):
+    changefreq = "weekly"
+    priority = 0.8
+
+    def items(self):
+        return Topic.objects.published().only("slug", "updated")
+
+    def lastmod(self, topic):
+        return topic.updated
+
+
+class SnippetSitemap(Sitemap):
+    changefreq = "monthly"
+
+    def items(self):
+        return Snippet.objects.published().only("slug", "updated")
+
+    def lastmod(self, snippet):
+        return snippet.updated
+
+
+SITEMAPS = {
+    "pages": HomeSitemap,
+    "letters": LetterSitemap,
+    "topics": TopicSitemap,
+    "snippets": SnippetSitemap,
+}

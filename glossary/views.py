@@ -1,0 +1,195 @@
+import string
+
+from django.db.models.functions import Lower
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.views.generic import DetailView, ListView
+
+from . import search as site_search
+from .models import Link, LinkGroup, Snippet, Topic
+
+LETTERS = [*string.ascii_uppercase, "#"]
+RECENT_LINKS = 10
+
+
+def letter_bar(counts):
+    """Every letter with its topic count, in A–Z order with "#" last."""
+    return [{"letter": letter, "count": counts.get(letter, 0)} for letter in LETTERS]
+
+
+def group_links(links):
+    """Links grouped under their group label, groups in LinkGroup order."""
+    by_group = {}
+    for link in links:
+        by_group.setdefault(link.group, []).append(link)
+    return [
+        {"value": group.value, "label": group.label, "links": by_group[group.value]}
+        for group in LinkGroup
+        if group.value in by_group
+    ]
+
+
+class VisibleToReaderMixin:
+    """Readers see published content only; staff see drafts too."""
+
+    def get_queryset(self):
+        return self.model.objects.visible_to(self.request.user)
+
+
+def home(request: HttpRequest) -> HttpResponse:
+    user = request.user
+    counts = Topic.objects.visible_to(user).letter_counts()
+    context = {
+        "letters": letter_bar(counts),
+        "topic_total": sum(counts.values()),
+        "link_total": Link.objects.visible_to(user).count(),
+        "snippet_total": Snippet.objects.visible_to(user).count(),
+        "recent_links": Link.objects.visible_to(user).newest_first()[:RECENT_LINKS],
+    }
+    return render(request, "glossary/home.html", context)
+
+
+class LetterView(VisibleToReaderMixin, ListView):
+    """Topics under one letter. The URL letter is upper case; lower case redirects."""
+
+    model = Topic
+
+    def get(self, request, *args, **kwargs):
+        letter = kwargs["letter"]
+        if letter != letter.upper():
+            return redirect("glossary:letter-detail", letter.upper(), permanent=True)
+        return super().get(request, *args, **kwargs)
+
+    def get_queryset(self):
+        return super().get_queryset().filter(letter=self.kwargs["letter"]).for_index()
+
+    def get_context_data(self, **kwargs):
+        counts = Topic.objects.visible_to(self.request.user).letter_counts()
+        return super().get_context_data(
+            letter=self.kwargs["letter"], letters=letter_bar(counts), **kwargs
+        )
+
+
+class TopicDetailView(DetailView):
+    model = Topic
+
+    def get_queryset(self):
+        return Topic.objects.for_detail(self.request.user)
+
+    def get_context_data(self, **kwargs):
+        return super().get_context_data(link_groups=group_links(self.object.links.all()), **kwargs)
+
+
+class SnippetDetailView(VisibleToReaderMixin, DetailView):
+    model = Snippet
+
+    def get_queryset(self):
+        return super().get_queryset().select_related("topic")
+
+
+class LinkListView(VisibleToReaderMixin, ListView):
+    """All links, optionally filtered by ?group= and ?topic= (slug).
+
+    A filter value that matches nothing is ignored and reported, never an error.
+    """
+
+    model = Link
+    paginate_by = 50
+
+    def get(self, request, *args, **kwargs):
+        user = request.user
+        self.topics = list(Topic.objects.visible_to(user).only("name", "slug"))
+        self.group = self.topic = None
+        self.ignored_filters = []
+        group = request.GET.get("group", "")
+        if group in LinkGroup.values:
+            self.group = LinkGroup(group)
+        elif group:
+            self.ignored_filters.append("group")
+        slug = request.GET.get("topic", "")
+        self.topic = next((topic for topic in self.topics if topic.slug == slug), None)
+        if slug and self.topic is None:
+            self.ignored_filters.append("topic")
+        return super().get(request, *args, **kwargs)
+
+    def get_queryset(self):
+        links = (
+            super()
+            .get_queryset()
+            .select_related("topic")
+            .order_by("topic__name", Lower("title"), "pk")
+        )
+        if self.group:
+            links = links.filter(group=self.group)
+        if self.topic:
+            links = links.filter(topic=self.topic)
+        return links
+
+    def get_context_data(self, **kwargs):
+        query = {}
+        if self.group:
+            query["group"] = self.group.value
+        if self.topic:
+            query["topic"] = self.topic.slug
+        return super().get_context_data(
+            groups=LinkGroup.choices,
+            topics=self.topics,
+            selected_group=self.group,
+            selected_topic=self.topic,
+            ignored_filters=self.ignored_filters,
+            filter_query=query,
+            **kwargs,
+        )
+
+
+def search(request: HttpRequest) -> HttpResponse:
+    raw = request.GET.get("q", "")
+    results = site_search.search(raw, request.user)
+    context = {
+        "results": results,
+        "query": results.query,
+        "searched": bool(results.query),
+        "max_results": site_search.MAX_RESULTS,
+    }
+    return render(request, "glossary/search.html", context)
+
+
+def export_json(request: HttpRequest) -> JsonResponse:
+    """Published content only, whoever asks: the export is for reuse, not for editing."""
+    topics = [
+        {
+            "name": topic.name,
+            "slug": topic.slug,
+            "letter": topic.letter,
+            "url": request.build_absolute_uri(topic.get_absolute_url()),
+            "summary": topic.summary,
+            "aliases": topic.alias_list,
+            "parent": topic.parent.slug if topic.parent and topic.parent.is_published else None,
+            "see_also": [other.slug for other in topic.see_also.all()],
+            "links": [
+                {
+                    "title": link.title,
+                    "url": link.url,
+                    "description": link.description,
+                    "group": link.group,
+                }
+                for link in topic.links.all()
+            ],
+            "snippets": [
+                {
+                    "title": snippet.title,
+                    "slug": snippet.slug,
+                    "url": request.build_absolute_uri(snippet.get_absolute_url()),
+                    "language": snippet.language,
+                    "runtime": snippet.runtime,
+                    "code": snippet.code,
+                    "description": snippet.description,
+                }
+                for snippet in topic.snippets.all()
+            ],
+        }
+        for topic in Topic.objects.for_export()
+    ]
+    data = {"generated": timezone.now().isoformat(), "topics": topics}
+    return JsonResponse(data, json_dumps_params={"ensure_ascii": False, "indent": 2})

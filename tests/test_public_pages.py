@@ -1,0 +1,445 @@
+import re
+from datetime import UTC, datetime
+
+import pytest
+from django.template.loader import get_template
+from django.urls import reverse
+from django.utils.csp import CSP
+
+from glossary.models import Link, LinkGroup, Snippet, Topic
+
+pytestmark = pytest.mark.django_db
+
+
+def make_links(topic, count, **kwargs):
+    return [
+        Link.objects.create(
+            topic=topic,
+            url=f"https://example.com/{topic.slug}/{number}",
+            title=f"{topic.name} link {number}",
+            **kwargs,
+        )
+        for number in range(count)
+    ]
+
+
+def make_snippets(topic, count, **kwargs):
+    return [
+        Snippet.objects.create(
+            topic=topic,
+            title=f"{topic.name} snippet {number}",
+            slug=f"{topic.slug}-snippet-{number}",
+            code=f"print({number})",
+            runtime="python",
+            **kwargs,
+        )
+        for number in range(count)
+    ]
+
+
+@pytest.fixture
+def draft_topic(db):
+    return Topic.objects.create(
+        name="Secret store", slug="secret-store", summary="Not ready.", is_published=False
+    )
+
+
+@pytest.fixture
+def busy_topic(topic):
+    """A topic with enough related rows that an N+1 query would show."""
+    make_links(topic, 20, group=LinkGroup.DOCS)
+    make_snippets(topic, 10)
+    for name in ("Psycopg", "pgvector"):
+        Topic.objects.create(name=name, slug=name.lower(), parent=topic)
+    topic.see_also.add(Topic.objects.create(name="MySQL", slug="mysql"))
+    return topic
+
+
+class TestBasePage:
+    def test_it_has_landmarks_skip_link_and_a_nonced_script(self, client, settings, topic):
+        # The template side of the nonce; the policy itself belongs to settings.
+        settings.SECURE_CSP = {**settings.SECURE_CSP, "script-src": [CSP.SELF, CSP.NONCE]}
+
+        response = client.get(reverse("glossary:home"))
+
+        html = response.content.decode()
+        assert '<a class="skip-link" href="#main">' in html
+        assert '<main id="main"' in html
+        assert '<nav class="site-nav" aria-label="Main">' in html
+        assert "<footer" in html
+        nonce = re.search(r'<script src="[^"]*copy\.js" nonce="([^"]+)"', html).group(1)
+        assert f"'nonce-{nonce}'" in response.headers["Content-Security-Policy"]
+
+    @pytest.mark.parametrize("name", ["home", "link-list", "search"])
+    def test_it_uses_no_inline_styles_or_scripts(self, client, busy_topic, name):
+        html = client.get(reverse(f"glossary:{name}"), {"q": "post"}).content.decode()
+
+        assert "style=" not in html
+        assert "<style" not in html
+        assert all("src=" in tag for tag in re.findall(r"<script[^>]*>", html))
+
+
+class TestHome:
+    def test_it_shows_every_letter_and_links_only_the_ones_with_topics(self, client, topic):
+        response = client.get(reverse("glossary:home"))
+
+        html = response.content.decode()
+        letters = response.context["letters"]
+        assert [item["letter"] for item in letters][-1] == "#"
+        assert len(letters) == 27
+        assert 'href="/letters/P/"' in html
+        assert 'href="/letters/Q/"' not in html
+        assert '<span class="letter-bar__letter">Q</span>' in html
+
+    def test_it_shows_counts_and_recent_links(self, client, busy_topic):
+        response = client.get(reverse("glossary:home"))
+
+        assert response.context["topic_total"] == 4
+        assert response.context["link_total"] == 20
+        assert response.context["snippet_total"] == 10
+        assert len(response.context["recent_links"]) == 10
+        assert "PostgreSQL link 19" in response.content.decode()
+
+    def test_it_stays_within_six_queries(self, client, busy_topic, django_assert_max_num_queries):
+        with django_assert_max_num_queries(6):
+            response = client.get(reverse("glossary:home"))
+
+        assert response.status_code == 200
+
+    def test_it_hides_unpublished_content_from_readers(self, client, topic, draft_topic):
+        make_links(draft_topic, 1)
+        Link.objects.create(
+            topic=topic, url="https://example.com/hidden", title="Hidden", is_published=False
+        )
+
+        response = client.get(reverse("glossary:home"))
+
+        html = response.content.decode()
+        assert response.context["topic_total"] == 1
+        assert "Secret store link 0" not in html
+        assert "Hidden" not in html
+        assert 'href="/letters/S/"' not in html
+
+    def test_it_shows_drafts_to_staff(self, staff_client, draft_topic):
+        make_links(draft_topic, 1)
+
+        html = staff_client.get(reverse("glossary:home")).content.decode()
+
+        assert "Secret store link 0" in html
+        assert 'href="/letters/S/"' in html
+        assert "badge--draft" in html
+
+
+class TestLetterPage:
+    def test_it_lists_the_topics_of_the_letter_with_counts(self, client, busy_topic):
+        response = client.get(reverse("glossary:letter-detail", args=["P"]))
+
+        html = response.content.decode()
+        assert response.status_code == 200
+        assert "PostgreSQL" in html
+        assert "Psycopg" in html
+        assert "pgvector" in html
+        assert "MySQL" not in html.split('class="topic-cards"')[1]
+        assert "20 links · 10 snippets" in html
+
+    def test_it_redirects_lower_case_letters(self, client, topic):
+        response = client.get("/letters/p/")
+
+        assert response.status_code == 301
+        assert response.headers["Location"] == "/letters/P/"
+
+    def test_it_files_names_that_do_not_start_with_a_letter_under_hash(self, client):
+        Topic.objects.create(name="2PC", slug="2pc")
+
+        response = client.get(reverse("glossary:letter-detail", args=["#"]))
+
+        assert response.request["PATH_INFO"] == "/letters/#/"
+        assert "2PC" in response.content.decode()
+
+    @pytest.mark.parametrize("path", ["/letters/ab/", "/letters/%25/", "/letters/1/", "/letters/"])
+    def test_it_404s_for_bad_letters(self, client, path):
+        assert client.get(path).status_code == 404
+
+    def test_it_says_so_when_a_letter_has_no_topics(self, client, topic):
+        response = client.get(reverse("glossary:letter-detail", args=["Q"]))
+
+        assert response.status_code == 200
+        assert "No topics under Q yet." in response.content.decode()
+
+    def test_it_keeps_queries_constant(self, client, busy_topic, django_assert_max_num_queries):
+        with django_assert_max_num_queries(3):
+            client.get(reverse("glossary:letter-detail", args=["P"]))
+
+    def test_it_hides_drafts_from_readers(self, client, draft_topic):
+        url = reverse("glossary:letter-detail", args=["S"])
+
+        assert "Secret store" not in client.get(url).content.decode()
+
+    def test_it_shows_drafts_to_staff(self, staff_client, draft_topic):
+        url = reverse("glossary:letter-detail", args=["S"])
+
+        assert "Secret store" in staff_client.get(url).content.decode()
+
+
+class TestTopicPage:
+    def test_it_shows_summary_aliases_and_related_topics(self, client, busy_topic):
+        busy_topic.summary = "An **object-relational** database."
+        busy_topic.aliases = "Postgres, PG"
+        busy_topic.save()
+
+        html = client.get(busy_topic.get_absolute_url()).content.decode()
+
+        assert "An <strong>object-relational</strong> database." in html
+        assert '<span class="chip">Postgres</span>' in html
+        assert '<span class="chip">PG</span>' in html
+        assert 'href="/topics/psycopg/"' in html
+        assert 'href="/topics/mysql/"' in html
+
+    def test_it_links_to_the_parent_topic(self, client, topic):
+        child = Topic.objects.create(name="Psycopg", slug="psycopg", parent=topic)
+
+        html = client.get(child.get_absolute_url()).content.decode()
+
+        assert "Part of" in html
+        assert 'href="/topics/postgresql/"' in html
+
+    def test_it_groups_links_in_link_group_order(self, client, topic):
+        Link.objects.create(topic=topic, url="https://a.example/", title="Async", group="async")
+        Link.objects.create(topic=topic, url="https://s.example/", title="Site", group="site")
+        Link.objects.create(topic=topic, url="https://d.example/", title="Docs", group="docs")
+
+        html = client.get(topic.get_absolute_url()).content.decode()
+
+        headings = re.findall(r'<h3 id="group-[a-z]+">([^<]+)</h3>', html)
+        assert headings == ["Official site", "Documentation", "Async drivers"]
+
+    def test_it_renders_snippets_through_one_include(self, client, topic):
+        Snippet.objects.create(
+            topic=topic, title="Run me", slug="run-me", code="x = 1\n", runtime="python"
+        )
+        Snippet.objects.create(
+            topic=topic,
+            title="Look only",
+            slug="look-only",
+            code="db.find()",
+            language="javascript",
+            display_only_reason="It needs a MongoDB server.",
+        )
+
+        html = client.get(topic.get_absolute_url()).content.decode()
+
+        runnable = html.split('data-snippet="run-me"')[1].split("</article>")[0]
+        display_only = html.split('data-snippet="look-only"')[1].split("</article>")[0]
+        assert 'data-runnable="true"' in runnable
+        assert '<div class="run-panel" hidden></div>' in runnable
+        assert "Runs on Python (standard library)" in runnable
+        assert 'data-runnable="false"' in display_only
+        assert "run-panel" not in display_only
+        assert "It needs a MongoDB server." in display_only
+        assert '<button type="button" class="copy-button" data-copy hidden>' in runnable
+        assert '<div class="highlight">' in runnable
+
+    def test_it_shows_the_last_verified_output(self, client, snippet):
+        Snippet.objects.filter(pk=snippet.pk).update(
+            verified_at=datetime(2025, 3, 4, 12, 0, tzinfo=UTC),
+            verified_output="hello <world>\n",
+            verification="passing",
+        )
+
+        html = client.get(snippet.topic.get_absolute_url()).content.decode()
+
+        assert "Verified on <time" in html
+        assert "4 Mar 2025" in html
+        assert "<details" in html
+        assert "hello &lt;world&gt;" in html
+
+    def test_it_leaves_out_the_verification_of_unverified_snippets(self, client, snippet):
+        html = client.get(snippet.topic.get_absolute_url()).content.decode()
+
+        assert "Verified on" not in html
+        assert "<details" not in html
+
+    def test_it_stays_within_six_queries(self, client, busy_topic, django_assert_max_num_queries):
+        with django_assert_max_num_queries(6):
+            response = client.get(busy_topic.get_absolute_url())
+
+        assert response.content.decode().count("data-snippet=") == 10
+        assert response.content.decode().count('class="link-item"') == 20
+
+    def test_it_stays_within_eight_queries_for_staff(
+        self, staff_client, busy_topic, django_assert_max_num_queries
+    ):
+        # Two of them are the session and the user.
+        with django_assert_max_num_queries(8):
+            staff_client.get(busy_topic.get_absolute_url())
+
+    def test_it_404s_for_unknown_topics(self, client, db):
+        assert client.get("/topics/no-such-topic/").status_code == 404
+
+    def test_it_hides_unpublished_topics_from_readers(self, client, draft_topic):
+        assert client.get(draft_topic.get_absolute_url()).status_code == 404
+
+    def test_it_shows_unpublished_topics_to_staff_with_a_badge(self, staff_client, draft_topic):
+        response = staff_client.get(draft_topic.get_absolute_url())
+
+        assert response.status_code == 200
+        assert "badge--draft" in response.content.decode()
+
+    def test_it_hides_unpublished_links_and_snippets_from_readers(self, client, topic):
+        make_links(topic, 1, is_published=False)
+        make_snippets(topic, 1, is_published=False)
+
+        html = client.get(topic.get_absolute_url()).content.decode()
+
+        assert "PostgreSQL link 0" not in html
+        assert "PostgreSQL snippet 0" not in html
+
+    def test_it_shows_unpublished_links_and_snippets_to_staff(self, staff_client, topic):
+        make_links(topic, 1, is_published=False)
+        make_snippets(topic, 1, is_published=False)
+
+        html = staff_client.get(topic.get_absolute_url()).content.decode()
+
+        assert "PostgreSQL link 0" in html
+        assert "PostgreSQL snippet 0" in html
+        assert html.count("badge--draft") >= 3  # banner, link, snippet
+
+
+class TestSnippetPage:
+    def test_it_shows_the_snippet_and_its_topic(self, client, snippet):
+        response = client.get(snippet.get_absolute_url())
+
+        html = response.content.decode()
+        assert response.status_code == 200
+        assert '<h1 class="page-title">Hello' in html
+        assert 'data-snippet="hello"' in html
+        assert 'href="/topics/postgresql/"' in html
+
+    def test_it_keeps_queries_constant(self, client, snippet, django_assert_num_queries):
+        with django_assert_num_queries(1):
+            client.get(snippet.get_absolute_url())
+
+    def test_it_hides_unpublished_snippets_from_readers(self, client, snippet):
+        Snippet.objects.filter(pk=snippet.pk).update(is_published=False)
+
+        assert client.get(snippet.get_absolute_url()).status_code == 404
+
+    def test_it_hides_snippets_of_unpublished_topics_from_readers(self, client, snippet):
+        Topic.objects.filter(pk=snippet.topic_id).update(is_published=False)
+
+        assert client.get(snippet.get_absolute_url()).status_code == 404
+
+    def test_it_shows_unpublished_snippets_to_staff(self, staff_client, snippet):
+        Snippet.objects.filter(pk=snippet.pk).update(is_published=False)
+
+        response = staff_client.get(snippet.get_absolute_url())
+
+        assert response.status_code == 200
+        assert "badge--draft" in response.content.decode()
+
+
+class TestLinkDirectory:
+    @pytest.fixture
+    def links(self, topic):
+        mysql = Topic.objects.create(name="MySQL", slug="mysql")
+        Link.objects.create(topic=topic, url="https://psycopg.org/", title="Psycopg", group="sync")
+        Link.objects.create(
+            topic=topic, url="https://magicstack.github.io/", title="asyncpg", group="async"
+        )
+        Link.objects.create(
+            topic=mysql, url="https://mysqlclient.example/", title="mysqlclient", group="sync"
+        )
+
+    def titles(self, response):
+        return [link.title for link in response.context["link_list"]]
+
+    def test_it_lists_all_published_links(self, client, links):
+        response = client.get(reverse("glossary:link-list"))
+
+        assert self.titles(response) == ["mysqlclient", "asyncpg", "Psycopg"]
+
+    def test_it_filters_by_group_and_topic(self, client, links):
+        response = client.get(
+            reverse("glossary:link-list"), {"group": "sync", "topic": "postgresql"}
+        )
+
+        assert self.titles(response) == ["Psycopg"]
+        assert "in <strong>Sync drivers</strong> for <strong>PostgreSQL</strong>" in (
+            response.content.decode()
+        )
+
+    @pytest.mark.parametrize(
+        ("params", "message"),
+        [
+            ({"group": "nope"}, "There is no link group “nope”"),
+            ({"topic": "nope"}, "There is no topic “nope”"),
+            ({"group": "<b>x</b>"}, "There is no link group “&lt;b&gt;x&lt;/b&gt;”"),
+        ],
+    )
+    def test_it_ignores_bad_filters_and_says_so(self, client, links, params, message):
+        response = client.get(reverse("glossary:link-list"), params)
+
+        assert response.status_code == 200
+        assert len(self.titles(response)) == 3
+        assert message in response.content.decode()
+
+    def test_it_does_not_filter_by_unpublished_topics_for_readers(self, client, links, draft_topic):
+        response = client.get(reverse("glossary:link-list"), {"topic": draft_topic.slug})
+
+        assert "There is no topic" in response.content.decode()
+
+    def test_it_paginates_fifty_links_a_page(self, client, topic):
+        make_links(topic, 51)
+
+        first = client.get(reverse("glossary:link-list"))
+        second = client.get(reverse("glossary:link-list"), {"page": 2})
+
+        assert len(first.context["link_list"]) == 50
+        assert len(second.context["link_list"]) == 1
+        assert 'href="?page=2"' in first.content.decode()
+
+    @pytest.mark.parametrize("page", ["abc", "0", "99", "-1", "1e9"])
+    def test_it_404s_for_bad_page_numbers(self, client, links, page):
+        assert client.get(reverse("glossary:link-list"), {"page": page}).status_code == 404
+
+    def test_it_keeps_queries_constant(self, client, topic, django_assert_max_num_queries):
+        make_links(topic, 60)
+
+        with django_assert_max_num_queries(3):
+            client.get(reverse("glossary:link-list"))
+
+    def test_it_hides_unpublished_links_from_readers(self, client, topic, draft_topic):
+        make_links(topic, 1, is_published=False)
+        make_links(draft_topic, 1)
+
+        response = client.get(reverse("glossary:link-list"))
+
+        assert self.titles(response) == []
+
+    def test_it_shows_unpublished_links_to_staff(self, staff_client, topic, draft_topic):
+        make_links(topic, 1, is_published=False)
+        make_links(draft_topic, 1)
+
+        response = staff_client.get(reverse("glossary:link-list"))
+
+        assert len(self.titles(response)) == 2
+
+
+class TestErrorPages:
+    def test_the_404_page_uses_the_site_layout(self, client, settings, db):
+        settings.DEBUG = False
+
+        response = client.get("/no/such/page/")
+
+        html = response.content.decode()
+        assert response.status_code == 404
+        assert "Page not found" in html
+        assert "css/site.css" in html
+        assert '<nav class="site-nav" aria-label="Main">' in html
+
+    def test_the_500_page_renders_without_a_request_or_database(self, django_assert_num_queries):
+        with django_assert_num_queries(0):
+            html = get_template("500.html").render()
+
+        assert "Something went wrong" in html
+        assert "css/site.css" in html

@@ -1,0 +1,38 @@
+import pytest
+from django.urls import Resolver404, resolve, reverse
+
+URLS = [
+    ("home", [], "/"),
+    ("letter-detail", ["A"], "/letters/A/"),
+    ("letter-detail", ["#"], "/letters/%23/"),
+    ("topic-detail", ["postgresql"], "/topics/postgresql/"),
+    ("link-list", [], "/links/"),
+    ("snippet-detail", ["hello"], "/snippets/hello/"),
+    ("search", [], "/search/"),
+    ("link-feed", [], "/feeds/links/"),
+    ("export", [], "/export.json"),
+    ("sitemap", [], "/sitemap.xml"),
+]
+
+
+@pytest.mark.parametrize(("name", "args", "path"), URLS)
+def test_every_url_name_round_trips(name, args, path):
+    assert reverse(f"glossary:{name}", args=args) == path
+
+    match = resolve(path.replace("%23", "#"))
+
+    assert match.namespace == "glossary"
+    assert match.url_name == name
+    assert [match.kwargs[key] for key in ("letter", "slug") if key in match.kwargs] == args
+
+
+def test_the_list_covers_every_url_name():
+    from glossary.urls import urlpatterns
+
+    assert {pattern.name for pattern in urlpatterns} == {name for name, _, _ in URLS}
+
+
+@pytest.mark.parametrize("path", ["/letters/AB/", "/letters/%/", "/letters/1/", "/topics/a b/"])
+def test_bad_paths_do_not_resolve(path):
+    with pytest.raises(Resolver404):
+        resolve(path)
