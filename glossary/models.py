@@ -207,8 +207,11 @@ class Link(models.Model):
     natural_key.dependencies = ["glossary.topic"]
 
     def clean(self):
-        # Fill the derived column so the unique constraint is checked by the form.
+        # Forms leave out the derived column, so Django skips the unique constraint there.
         self.normalized_url = normalize_url(self.url or "")
+        others = Link.objects.filter(topic_id=self.topic_id, normalized_url=self.normalized_url)
+        if self.topic_id and others.exclude(pk=self.pk).exists():
+            raise ValidationError({"url": "This topic already has a link to this URL."})
 
 
 class Language(models.TextChoices):
