@@ -4,7 +4,7 @@ from django.urls import reverse
 
 from glossary.models import Link, Snippet, Topic
 from glossary.search import MAX_QUERY_LENGTH, search
-from glossary.templatetags.glossary_tags import excerpt, highlight
+from glossary.templatetags.glossary_tags import excerpt, highlight, lead
 
 pytestmark = pytest.mark.django_db
 
@@ -202,3 +202,8 @@ class TestHighlight:
         assert "needle" in result
         assert result.startswith("…")
         assert result.endswith("…")
+
+    def test_lead_is_the_first_paragraph_as_plain_text(self):
+        html = "<p>Fast &amp; <strong>small</strong>.</p><table><tr><td>cell</td></tr></table>"
+
+        assert lead(html) == "Fast & small."

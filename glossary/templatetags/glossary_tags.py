@@ -17,6 +17,13 @@ def plain_text(value):
 
 
 @register.filter
+def lead(value):
+    """The first paragraph of stored, sanitised HTML as plain text."""
+    first = re.search(r"<p>(.*?)</p>", str(value), flags=re.DOTALL)
+    return plain_text(first.group(1) if first else value)
+
+
+@register.filter
 def excerpt(text, query):
     """About EXCERPT_LENGTH characters of text, centred on the first match of query."""
     text = str(text)
