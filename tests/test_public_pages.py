@@ -227,7 +227,8 @@ class TestTopicPage:
         runnable = html.split('data-snippet="run-me"')[1].split("</article>")[0]
         display_only = html.split('data-snippet="look-only"')[1].split("</article>")[0]
         assert 'data-runnable="true"' in runnable
-        assert '<div class="run-panel" hidden></div>' in runnable
+        assert 'class="run-panel" data-slug="run-me" hidden' in runnable
+        assert "Runs in a sandbox on the server: 10 s wall time" in runnable
         assert "Runs on Python (standard library)" in runnable
         assert 'data-runnable="false"' in display_only
         assert "run-panel" not in display_only

@@ -2,6 +2,7 @@ import html
 import re
 
 from django import template
+from django.conf import settings
 from django.utils.html import escape, format_html, strip_tags
 from django.utils.safestring import mark_safe
 
@@ -52,3 +53,14 @@ def highlight(text, query):
         last = match.end()
     pieces.append(escape(text[last:]))
     return mark_safe("".join(pieces))
+
+
+@register.simple_tag
+def run_limits():
+    """The sandbox limits in force, in words, for the text next to the Run button."""
+    limits = settings.SNIPPET_LIMITS
+    return (
+        f"{limits['wall_seconds']} s wall time, {limits['cpu_seconds']} s CPU, "
+        f"{limits['memory_mb']} MB memory, {limits['processes']} processes, "
+        f"{limits['output_kb']} KiB of output, no network"
+    )
