@@ -91,7 +91,7 @@ def test_seed_fixture_loads_published_content_in_the_promised_amounts():
 
 @pytest.mark.django_db
 def test_seed_derived_columns_match_what_save_computes():
-    """loaddata saves raw, bypassing save(), so the fixture carries the derived values."""
+    """loaddata saves raw, bypassing save(); the derived columns are filled all the same."""
     load_seed()
 
     for topic in Topic.objects.all():
