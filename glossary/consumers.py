@@ -1,0 +1,122 @@
+import asyncio
+import json
+import signal
+import time
+from collections import defaultdict, deque
+
+from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
+
+from . import runner
+from .models import Snippet
+
+MAX_MESSAGE_BYTES = 1024
+
+
+class RateLimiter:
+    """At most SNIPPET_RUNS_PER_MINUTE runs a minute for each client address (this process)."""
+
+    window = 60
+
+    def __init__(self):
+        self.starts = defaultdict(deque)
+
+    def allow(self, client):
+        now = time.monotonic()
+        starts = self.starts[client]
+        while starts and now - starts[0] > self.window:
+            starts.popleft()
+        if len(starts) >= settings.SNIPPET_RUNS_PER_MINUTE:
+            return False
+        starts.append(now)
+        return True
+
+
+rate_limiter = RateLimiter()
+
+
+class SnippetRunConsumer(AsyncWebsocketConsumer):
+    """Runs one snippet at a time for one socket and relays the runner's events.
+
+    receive() only validates and starts a task, so a cancel or a disconnect is handled
+    while a run streams.
+    """
+
+    async def connect(self):
+        self.slug = self.scope["url_route"]["kwargs"]["slug"]
+        self.task = None
+        await self.accept()
+
+    async def disconnect(self, code):
+        await self.stop_run()
+
+    async def receive(self, text_data=None, bytes_data=None):
+        if bytes_data is not None or len(text_data.encode()) > MAX_MESSAGE_BYTES:
+            return await self.send_error(
+                f"Messages are JSON text of at most {MAX_MESSAGE_BYTES} bytes."
+            )
+        try:
+            message = json.loads(text_data)
+        except ValueError:
+            return await self.send_error("That message is not valid JSON.")
+        if not isinstance(message, dict):
+            return await self.send_error('Send a JSON object such as {"action": "run"}.')
+        match message.get("action"):
+            case "run":
+                await self.start_run()
+            case "cancel":
+                await self.cancel_run()
+            case _:
+                await self.send_error('Unknown action: use "run" or "cancel".')
+
+    async def start_run(self):
+        if self.task and not self.task.done():
+            return await self.send_error("This snippet is already running; cancel it first.")
+        user = self.scope.get("user")
+        visible = Snippet.objects.visible_to(user) if user else Snippet.objects.published()
+        snippet = await visible.filter(slug=self.slug).afirst()
+        if snippet is None:
+            return await self.send_error(f"There is no snippet called {self.slug!r}.")
+        if not snippet.is_runnable:
+            return await self.send_error(
+                f"This snippet is display-only: {snippet.display_only_reason}"
+            )
+        client = (self.scope.get("client") or ["unknown"])[0]
+        if not rate_limiter.allow(client):
+            return await self.send_error("Too many runs from your address; wait a minute.")
+        self.task = asyncio.create_task(self.relay(snippet))
+
+    async def relay(self, snippet):
+        self.started = time.monotonic()
+        async for event in runner.run_queued(snippet.code, snippet.runtime):
+            if event["type"] == "start":
+                self.started = time.monotonic()
+            await self.send(text_data=json.dumps(event))
+
+    async def cancel_run(self):
+        if not await self.stop_run():
+            return await self.send_error("Nothing is running.")
+        # A cancelled run cannot report its own end; its processes are gone by now.
+        exit_event = {
+            "type": "exit",
+            "reason": runner.EXIT_CANCELLED,
+            "code": None,
+            "signal": signal.SIGKILL,
+            "wall_ms": round((time.monotonic() - self.started) * 1000),
+            "truncated": False,
+        }
+        await self.send(text_data=json.dumps(exit_event))
+
+    async def stop_run(self):
+        """Cancel the run, if any, and wait until its processes are gone."""
+        if not self.task or self.task.done():
+            return False
+        self.task.cancel()
+        try:
+            await self.task
+        except asyncio.CancelledError:
+            pass
+        return True
+
+    async def send_error(self, message):
+        await self.send(text_data=json.dumps({"type": "error", "message": message}))
