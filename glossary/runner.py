@@ -124,6 +124,9 @@ def child_env(home, extra=None):
         "PYTHONUNBUFFERED": "1",
         "PYTHONDONTWRITEBYTECODE": "1",
         "PYTHONIOENCODING": "utf-8",
+        # glibc reserves 64 MB of address space per thread arena; under RLIMIT_AS a
+        # handful of threads would exhaust the memory limit without using it.
+        "MALLOC_ARENA_MAX": "2",
         **(extra or {}),
     }
 

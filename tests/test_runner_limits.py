@@ -387,3 +387,19 @@ async def test_runs_wait_in_a_bounded_queue():
     assert exit_of(rest_of_first)["reason"] == "ok"
     assert text(rest_of_second) == "second\n"
     assert slots.running == 0 and not slots.waiting
+
+
+@pytest.mark.asyncio
+async def test_a_snippet_may_use_a_few_threads_under_the_memory_limit():
+    code = (
+        "import threading\n"
+        "barrier = threading.Barrier(8)\n"
+        "threads = [threading.Thread(target=barrier.wait) for _ in range(8)]\n"
+        "for t in threads: t.start()\n"
+        "for t in threads: t.join()\n"
+        "print('threads done')\n"
+    )
+    events = await collect(code)
+
+    assert text(events) == "threads done\n"
+    assert exit_of(events)["reason"] == "ok"
