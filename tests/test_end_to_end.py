@@ -1,0 +1,152 @@
+"""A reader in a real browser runs snippets served by a real Daphne."""
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from glossary import runner
+from tests.conftest import require
+
+pytestmark = pytest.mark.browser
+ROOT = Path(__file__).resolve().parent.parent
+CHROMIUM = "/usr/bin/chromium"
+LONG_SNIPPET = """\
+from glossary.models import Snippet, Topic
+topic = Topic.objects.get(slug="transactions")
+Snippet.objects.create(
+    topic=topic, slug="slow-counter", title="Slow counter", runtime="python",
+    code="import time\\nfor i in range(100):\\n    print(f'tick {i}')\\n    time.sleep(0.3)\\n",
+)
+"""
+
+
+def free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_until_serving(url, process, within=30):
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"Daphne exited: {process.stderr.read().decode()}")
+        try:
+            with urllib.request.urlopen(url, timeout=1):
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError(f"Daphne did not answer at {url}")
+
+
+@pytest.fixture(scope="module")
+def live_site(tmp_path_factory):
+    """Daphne serving a seeded database of its own, on a free port."""
+    require(runner.bubblewrap_works(), "bubblewrap with namespaces is not available")
+    database = tmp_path_factory.mktemp("site") / "site.sqlite3"
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "config.settings.development",
+        "DATABASE_URL": f"sqlite:///{database}",
+        "DEBUG": "false",
+    }
+    manage = [sys.executable, "manage.py"]
+    for command in (["migrate", "-v0"], ["loadseed"], ["shell", "-c", LONG_SNIPPET]):
+        subprocess.run(manage + command, cwd=ROOT, env=env, check=True, capture_output=True)
+    port = free_port()
+    daphne = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "daphne",
+            "-b",
+            "127.0.0.1",
+            "-p",
+            str(port),
+            "config.asgi:application",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    base_url = f"http://127.0.0.1:{port}"
+    try:
+        wait_until_serving(base_url + "/", daphne)
+        yield base_url
+    finally:
+        daphne.terminate()
+        daphne.wait(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    require(shutil.which(CHROMIUM), "Chromium is not installed (apt install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM,
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+        )
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser):
+    page = browser.new_page()
+    page.console_errors = []
+    page.on("console", lambda m: m.type == "error" and page.console_errors.append(m.text))
+    yield page
+    page.close()
+
+
+def test_a_reader_runs_a_snippet_and_sees_its_output_stream_in(live_site, page):
+    from playwright.sync_api import expect
+
+    page.goto(f"{live_site}/snippets/slow-counter/")
+    panel = page.locator(".run-panel")
+    expect(page.get_by_text("10 s wall time, 5 s CPU")).to_be_visible()
+    panel.get_by_role("button", name="Run").click()
+
+    output = panel.locator(".run-output")
+    expect(output).to_contain_text("tick 1")
+    # Streamed: the first lines are on screen while the program is still running.
+    expect(panel.locator(".run-status")).to_have_text("Running…")
+    assert "tick 20" not in output.inner_text()
+    assert page.console_errors == []
+
+
+def test_a_reader_stops_a_long_snippet(live_site, page):
+    from playwright.sync_api import expect
+
+    page.goto(f"{live_site}/snippets/slow-counter/")
+    panel = page.locator(".run-panel")
+    panel.get_by_role("button", name="Run").click()
+    expect(panel.locator(".run-output")).to_contain_text("tick 2")
+
+    panel.get_by_role("button", name="Stop").click()
+
+    expect(panel.locator(".run-status")).to_contain_text("Stopped in")
+    expect(panel.get_by_role("button", name="Run")).to_be_enabled()
+    assert "tick 30" not in panel.locator(".run-output").inner_text()
+
+
+def test_a_seed_snippet_runs_to_the_end_on_its_topic_page(live_site, page):
+    from playwright.sync_api import expect
+
+    page.goto(f"{live_site}/topics/sqlite/")
+    panel = page.locator("[data-snippet=sqlite3-basics] .run-panel")
+    panel.get_by_role("button", name="Run").click()
+
+    expect(panel.locator(".run-status")).to_contain_text("Finished in", timeout=15_000)
+    assert panel.locator(".run-output").inner_text().strip()
+    assert page.console_errors == []
