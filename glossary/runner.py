@@ -162,12 +162,13 @@ def bwrap_argv(command, read_only=(), files=(), limits=None):
             argv += ["--symlink", os.readlink(top), top]
         elif os.path.isdir(top):
             argv += ["--ro-bind", top, top]
+    argv += ["--proc", "/proc", "--dev", "/dev"]
+    # Before the binds: a project checked out under /tmp must stay visible.
+    argv += ["--perms", "1777", "--size", str(TMP_BYTES), "--tmpfs", "/tmp"]
     for path in read_only:
         for parent in _ancestors(path):
             argv += ["--perms", "0755", "--dir", parent]
         argv += ["--ro-bind", str(path), str(path)]
-    argv += ["--proc", "/proc", "--dev", "/dev"]
-    argv += ["--perms", "1777", "--size", str(TMP_BYTES), "--tmpfs", "/tmp"]
     argv += ["--perms", "0777", "--size", str(WORKDIR_BYTES), "--tmpfs", SANDBOX_DIR]
     for fd, name in files:
         argv += ["--perms", "0666", "--file", str(fd), f"{SANDBOX_DIR}/{name}"]
