@@ -57,7 +57,7 @@ class SnippetInline(admin.StackedInline):
 @admin.register(Topic)
 class TopicAdmin(PublishActionsMixin, admin.ModelAdmin):
     list_display = ("name", "letter", "parent", "link_count", "snippet_count", "is_published")
-    list_filter = ("is_published", "letter")
+    list_filter = ("is_published", "letter", "links__group", "snippets__runtime")
     list_select_related = ("parent",)
     search_fields = ("name", "aliases", "summary")
     prepopulated_fields = {"slug": ("name",)}
