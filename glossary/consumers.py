@@ -3,11 +3,12 @@ import json
 import signal
 import time
 from collections import defaultdict, deque
+from contextlib import aclosing
 
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
-from . import runner
+from . import runner, workers
 from .models import Snippet
 
 MAX_MESSAGE_BYTES = 1024
@@ -41,6 +42,10 @@ class SnippetRunConsumer(AsyncWebsocketConsumer):
     receive() only validates and starts a task, so a cancel or a disconnect is handled
     while a run streams.
     """
+
+    # Runs on workers answer on channels of their own, so a socket does not listen on the
+    # channel layer: a Redis outage then ends a run with an error instead of the socket.
+    channel_layer_alias = None
 
     async def connect(self):
         self.slug = self.scope["url_route"]["kwargs"]["slug"]
@@ -88,10 +93,18 @@ class SnippetRunConsumer(AsyncWebsocketConsumer):
 
     async def relay(self, snippet):
         self.started = time.monotonic()
-        async for event in runner.run_queued(snippet.code, snippet.runtime):
-            if event["type"] == "start":
-                self.started = time.monotonic()
-            await self.send(text_data=json.dumps(event))
+        # aclosing: a cancelled relay has stopped the run by the time its task is done.
+        async with aclosing(self.run_events(snippet)) as events:
+            async for event in events:
+                if event["type"] == "start":
+                    self.started = time.monotonic()
+                await self.send(text_data=json.dumps(event))
+
+    def run_events(self, snippet):
+        """The run's events, from this process (RUNNER_MODE=local) or a run worker."""
+        if settings.RUNNER_MODE == "workers":
+            return workers.run_on_worker(snippet.code, snippet.runtime)
+        return runner.run_queued(snippet.code, snippet.runtime)
 
     async def cancel_run(self):
         if not await self.stop_run():

@@ -79,11 +79,31 @@ if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [REDIS_URL]},
+            "CONFIG": {
+                "hosts": [REDIS_URL],
+                # Several sites (or test runs) can share one Redis under different prefixes.
+                "prefix": os.environ.get("CHANNELS_PREFIX") or "asgi",
+                # All sockets of one Daphne process share one list of this many messages;
+                # a run sends a batch every 50 ms at most, 16 KiB at most each.
+                "capacity": 1000,
+                # A run message older than this is of no use: readers give up after 5 s.
+                "expiry": 10,
+            },
         }
     }
 else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+
+# "local": each Daphne process runs snippets itself. "workers": Daphne hands runs to
+# `manage.py runworker snippet-runs` processes over Redis (glossary/workers.py).
+RUNNER_MODE = os.environ.get("RUNNER_MODE") or "local"
+if RUNNER_MODE not in ("local", "workers"):
+    raise ImproperlyConfigured(f"RUNNER_MODE must be 'local' or 'workers', not {RUNNER_MODE!r}.")
+if RUNNER_MODE == "workers" and not REDIS_URL:
+    raise ImproperlyConfigured(
+        "RUNNER_MODE=workers needs REDIS_URL: runs travel to the run workers over Redis, "
+        "and the in-memory channel layer does not cross processes."
+    )
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

@@ -1,0 +1,488 @@
+"""Runs handed to Channels workers over a real Redis (RUNNER_MODE=workers).
+
+The first half drives the consumer through the full ASGI stack with a worker running in
+this process; the second starts Daphne and `manage.py runworker snippet-runs` processes
+and talks to them over real WebSockets. Both use a Redis database and key prefix of their
+own, whatever REDIS_URL says, and delete their keys afterwards.
+"""
+
+import asyncio
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+import uuid
+from pathlib import Path
+
+import pytest
+import pytest_asyncio
+import redis
+from channels.layers import get_channel_layer
+from channels.testing import WebsocketCommunicator
+from channels.worker import Worker
+from websockets.asyncio.client import connect as websocket_connect
+
+from config.asgi import application
+from glossary import runner, workers
+from glossary.models import Snippet, Topic
+from tests.conftest import require
+from tests.processes import exec_with_marker, processes_with, until_gone
+
+ROOT = Path(__file__).resolve().parent.parent
+REDIS_URL = "redis://127.0.0.1:6379/5"
+ORIGIN = (b"origin", b"http://127.0.0.1:8000")
+LINES = 200
+COUNTER = f"for i in range({LINES}):\n    print(f'line {{i:03}}')\n"
+EXPECTED = "".join(f"line {i:03}\n" for i in range(LINES))
+SLEEPER = "import time\nprint('ready', flush=True)\ntime.sleep(60)\n"
+
+
+def free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def redis_is_up():
+    try:
+        return redis.Redis.from_url(REDIS_URL, socket_timeout=1).ping()
+    except redis.RedisError:
+        return False
+
+
+def delete_keys(prefix):
+    client = redis.Redis.from_url(REDIS_URL)
+    for key in client.scan_iter(match=f"{prefix}*", count=1000):
+        client.delete(key)
+
+
+def unique_prefix():
+    return f"glossary-test-{uuid.uuid4().hex[:12]}-"
+
+
+def stdout(events):
+    return "".join(e["text"] for e in events if e["type"] == "stdout")
+
+
+@pytest.fixture
+def real_parts():
+    require(runner.bubblewrap_works(), "bubblewrap with namespaces is not available")
+    require(redis_is_up(), f"Redis is not reachable at {REDIS_URL}")
+
+
+# Through the consumer, with a worker in this process -------------------------------------
+
+
+def use_redis_layer(settings, prefix, **config):
+    config = {"hosts": [REDIS_URL], "prefix": prefix, "expiry": 10, **config}
+    settings.CHANNEL_LAYERS = {
+        "default": {"BACKEND": "channels_redis.core.RedisChannelLayer", "CONFIG": config}
+    }
+
+
+@pytest_asyncio.fixture
+async def redis_layer(real_parts, settings):
+    """The consumer in workers mode on a Redis layer of its own; returns its key prefix."""
+    prefix = unique_prefix()
+    use_redis_layer(settings, prefix)
+    settings.RUNNER_MODE = "workers"
+    settings.SNIPPET_RUNS_PER_MINUTE = 1000
+    yield prefix
+    await get_channel_layer().close_pools()
+    delete_keys(prefix)
+
+
+@pytest_asyncio.fixture
+async def worker(redis_layer):
+    """`runworker snippet-runs` in this event loop: channels' Worker on one listener."""
+    server = Worker(application, [workers.RUNS_CHANNEL], get_channel_layer())
+    listening = asyncio.create_task(server.listener(workers.RUNS_CHANNEL))
+    yield server
+    instances = [details["future"] for details in server.application_instances.values()]
+    for task in [listening, *instances]:
+        task.cancel()
+    await asyncio.gather(listening, *instances, return_exceptions=True)
+
+
+def make_snippet(code, slug="demo"):
+    topic, _ = Topic.objects.get_or_create(name="Demo", slug="demo-topic")
+    return Snippet.objects.create(topic=topic, slug=slug, title=slug, code=code, runtime="python")
+
+
+async def connect(slug="demo"):
+    communicator = WebsocketCommunicator(application, f"/ws/snippets/{slug}/", headers=[ORIGIN])
+    connected, _ = await communicator.connect()
+    assert connected
+    return communicator
+
+
+async def events_until_end(communicator, timeout=15):
+    events = []
+    while not events or events[-1]["type"] not in ("exit", "error"):
+        events.append(await communicator.receive_json_from(timeout=timeout))
+    return events
+
+
+consumer_test = [pytest.mark.asyncio, pytest.mark.django_db(transaction=True)]
+
+
+@pytest.mark.usefixtures("worker")
+class TestThroughTheConsumer:
+    pytestmark = consumer_test
+
+    async def test_a_run_arrives_complete_and_in_order(self):
+        await asyncio.to_thread(make_snippet, COUNTER)
+        communicator = await connect()
+        await communicator.send_json_to({"action": "run"})
+        events = await events_until_end(communicator)
+        await communicator.disconnect()
+
+        assert events[0]["type"] == "start"
+        assert stdout(events) == EXPECTED
+        assert events[-1]["reason"] == "ok"
+        # Batched: 200 lines do not take 200 frames.
+        assert len(events) < 20
+
+    async def test_cancel_kills_the_process_on_the_worker(self):
+        marker = f"worker-cancel-{uuid.uuid4().hex}"
+        await asyncio.to_thread(make_snippet, exec_with_marker(marker, SLEEPER))
+        communicator = await connect()
+        await communicator.send_json_to({"action": "run"})
+        assert (await communicator.receive_json_from(timeout=5))["type"] == "start"
+        assert "ready" in (await communicator.receive_json_from(timeout=5))["text"]
+        assert processes_with(marker)
+
+        await communicator.send_json_to({"action": "cancel"})
+        exit_event = await communicator.receive_json_from(timeout=5)
+        gone = processes_with(marker)
+        await communicator.disconnect()
+
+        assert exit_event["type"] == "exit"
+        assert exit_event["reason"] == "cancelled"
+        # The consumer waited for the worker to confirm: nothing is left to wait for.
+        assert gone == []
+
+    async def test_closing_the_socket_kills_the_process_on_the_worker(self):
+        marker = f"worker-close-{uuid.uuid4().hex}"
+        await asyncio.to_thread(make_snippet, exec_with_marker(marker, SLEEPER))
+        communicator = await connect()
+        await communicator.send_json_to({"action": "run"})
+        await communicator.receive_json_from(timeout=5)
+        await communicator.receive_json_from(timeout=5)
+
+        await communicator.disconnect()
+
+        assert until_gone(marker, within=0.5) == []
+
+    async def test_a_quiet_run_is_kept_alive_by_heartbeats(self):
+        quiet = workers.SILENCE_SECONDS + 1
+        code = f"import time\nprint('a', flush=True)\ntime.sleep({quiet})\nprint('b')\n"
+        await asyncio.to_thread(make_snippet, code)
+        communicator = await connect()
+        await communicator.send_json_to({"action": "run"})
+        events = await events_until_end(communicator)
+        await communicator.disconnect()
+
+        assert stdout(events) == "a\nb\n"
+        assert events[-1]["reason"] == "ok"
+
+    async def test_a_second_socket_runs_at_the_same_time(self):
+        await asyncio.to_thread(make_snippet, COUNTER, "one")
+        await asyncio.to_thread(make_snippet, "print('two')", "two")
+        one, two = await connect("one"), await connect("two")
+        await one.send_json_to({"action": "run"})
+        await two.send_json_to({"action": "run"})
+        events_one, events_two = await asyncio.gather(events_until_end(one), events_until_end(two))
+        await one.disconnect()
+        await two.disconnect()
+
+        assert stdout(events_one) == EXPECTED
+        assert stdout(events_two) == "two\n"
+
+
+@pytest.mark.usefixtures("redis_layer")
+class TestWhenRunsCannotBeHandedOver:
+    pytestmark = consumer_test
+
+    async def test_without_a_worker_the_reader_is_told_so(self):
+        await asyncio.to_thread(make_snippet, "print(1)")
+        communicator = await connect()
+        started = time.monotonic()
+        await communicator.send_json_to({"action": "run"})
+        reply = await communicator.receive_json_from(timeout=workers.PICKUP_SECONDS + 3)
+        waited = time.monotonic() - started
+        await communicator.disconnect()
+
+        assert reply == {"type": "error", "message": workers.NO_WORKER}
+        assert waited < workers.PICKUP_SECONDS + 1
+
+    async def test_a_full_run_queue_is_an_error(self, settings, redis_layer):
+        use_redis_layer(settings, redis_layer, channel_capacity={workers.RUNS_CHANNEL: 0})
+        await asyncio.to_thread(make_snippet, "print(1)")
+        communicator = await connect()
+        await communicator.send_json_to({"action": "run"})
+        reply = await communicator.receive_json_from(timeout=5)
+        await communicator.disconnect()
+
+        assert reply == {"type": "error", "message": workers.QUEUE_FULL}
+
+    async def test_an_unreachable_redis_is_an_error_and_the_socket_stays_usable(
+        self, settings, redis_layer
+    ):
+        use_redis_layer(settings, redis_layer, hosts=[f"redis://127.0.0.1:{free_port()}/0"])
+        await asyncio.to_thread(make_snippet, "print(1)")
+        communicator = await connect()
+        await communicator.send_json_to({"action": "run"})
+        reply = await communicator.receive_json_from(timeout=5)
+        await communicator.send_json_to({"action": "cancel"})
+        second = await communicator.receive_json_from(timeout=5)
+        await communicator.disconnect()
+
+        assert reply == {"type": "error", "message": workers.UNREACHABLE}
+        assert second == {"type": "error", "message": "Nothing is running."}
+
+
+def manage(*args, **env):
+    base = {k: v for k, v in os.environ.items() if k not in {"REDIS_URL", "RUNNER_MODE"}}
+    return subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=ROOT,
+        env=base | env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_an_unknown_runner_mode_is_refused():
+    result = manage("check", RUNNER_MODE="remote")
+    assert result.returncode != 0
+    assert "RUNNER_MODE must be 'local' or 'workers', not 'remote'" in result.stderr
+
+
+def test_workers_mode_without_redis_is_refused():
+    result = manage("check", RUNNER_MODE="workers")
+    assert result.returncode != 0
+    assert "RUNNER_MODE=workers needs REDIS_URL" in result.stderr
+
+
+# Daphne and worker processes over real WebSockets --------------------------------------
+
+SITE_SNIPPETS = """\
+from glossary.models import Snippet, Topic
+topic = Topic.objects.create(name="Workers", slug="workers")
+for slug, code in {snippets!r}.items():
+    Snippet.objects.create(topic=topic, slug=slug, title=slug, runtime="python", code=code)
+"""
+
+
+class Site:
+    """Daphne and run workers sharing one Redis, each a process of its own."""
+
+    def __init__(self, directory):
+        self.directory = directory
+        self.prefix = unique_prefix()
+        self.markers = {
+            name: f"worker-site-{name}-{uuid.uuid4().hex}" for name in ("cancel", "kill")
+        }
+        self.env = {
+            **os.environ,
+            "DJANGO_SETTINGS_MODULE": "config.settings.development",
+            "DATABASE_URL": f"sqlite:///{directory / 'site.sqlite3'}",
+            "DEBUG": "false",
+            "RUNNER_MODE": "workers",
+            "REDIS_URL": REDIS_URL,
+            "CHANNELS_PREFIX": self.prefix,
+            "SNIPPET_RUNS_PER_MINUTE": "100000",
+        }
+        self.workers = []
+        self.daphne = None
+        self.port = free_port()
+
+    def start(self):
+        snippets = {
+            "counter": COUNTER,
+            **{name: exec_with_marker(marker, SLEEPER) for name, marker in self.markers.items()},
+        }
+        manage = [sys.executable, "manage.py"]
+        for command in (
+            ["migrate", "-v0"],
+            ["shell", "-c", SITE_SNIPPETS.format(snippets=snippets)],
+        ):
+            subprocess.run(
+                manage + command, cwd=ROOT, env=self.env, check=True, capture_output=True
+            )
+        daphne = [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.port)]
+        self.daphne = self.spawn([*daphne, "config.asgi:application"], "daphne.log")
+        self.start_workers(2)
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/", timeout=1):
+                    break
+            except OSError:
+                assert self.daphne.poll() is None, self.daphne.log.read_text()
+                assert time.monotonic() < deadline, "Daphne did not answer"
+                time.sleep(0.1)
+
+    def spawn(self, argv, log_name):
+        """A process of the site, its stderr (Django's log) in a file of the directory."""
+        log = self.directory / log_name
+        with log.open("w") as stream:
+            process = subprocess.Popen(
+                argv, cwd=ROOT, env=self.env, stdout=subprocess.DEVNULL, stderr=stream
+            )
+        process.log = log
+        return process
+
+    def start_workers(self, count):
+        started = []
+        for _ in range(count):
+            argv = [sys.executable, "manage.py", "runworker", workers.RUNS_CHANNEL]
+            process = self.spawn(argv, f"worker-{len(self.workers)}.log")
+            self.workers.append(process)
+            started.append(process)
+        deadline = time.monotonic() + 30
+        for process in started:
+            while "Running worker" not in process.log.read_text():
+                assert process.poll() is None, process.log.read_text()
+                assert time.monotonic() < deadline, "a run worker did not start"
+                time.sleep(0.05)
+
+    def running_workers(self):
+        return [process for process in self.workers if process.poll() is None]
+
+    def stop_workers(self, sig=signal.SIGTERM):
+        for process in self.running_workers():
+            process.send_signal(sig)
+            process.wait(timeout=10)
+
+    def stop(self):
+        self.stop_workers()
+        if self.daphne:
+            self.daphne.terminate()
+            self.daphne.wait(timeout=10)
+        delete_keys(self.prefix)
+
+    def url(self, slug):
+        return f"ws://127.0.0.1:{self.port}/ws/snippets/{slug}/"
+
+    async def run(self, slug, until=("exit", "error"), timeout=30):
+        """Run a snippet over a real WebSocket; every event up to the first of `until`."""
+        async with websocket_connect(self.url(slug), origin=self.origin) as socket:
+            await socket.send(json.dumps({"action": "run"}))
+            events = []
+            async with asyncio.timeout(timeout):
+                while not events or events[-1]["type"] not in until:
+                    events.append(json.loads(await socket.recv()))
+            return events
+
+    @property
+    def origin(self):
+        return f"http://127.0.0.1:{self.port}"
+
+
+def runs_taken(process):
+    return process.log.read_text().count("Took run")
+
+
+def worker_of(pid, candidates):
+    """The worker among candidates whose process tree holds pid."""
+    pids = {process.pid: process for process in candidates}
+    while pid > 1:
+        if pid in pids:
+            return pids[pid]
+        with open(f"/proc/{pid}/stat") as stat:
+            pid = int(stat.read().rpartition(")")[2].split()[1])
+    return None
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory):
+    require(runner.bubblewrap_works(), "bubblewrap with namespaces is not available")
+    require(redis_is_up(), f"Redis is not reachable at {REDIS_URL}")
+    site = Site(tmp_path_factory.mktemp("workers-site"))
+    try:
+        site.start()
+        yield site
+    finally:
+        site.stop()
+
+
+@pytest.mark.asyncio
+async def test_twenty_concurrent_runs_arrive_complete_on_both_workers(site):
+    taken_before = [runs_taken(process) for process in site.running_workers()]
+
+    runs = await asyncio.gather(*(site.run("counter") for _ in range(20)))
+
+    for events in runs:
+        assert events[-1]["type"] == "exit", events[-1]
+        assert events[-1]["reason"] == "ok"
+        assert stdout(events) == EXPECTED
+    taken = [
+        runs_taken(p) - before
+        for p, before in zip(site.running_workers(), taken_before, strict=True)
+    ]
+    assert sum(taken) == 20
+    assert all(taken), f"runs per worker: {taken}"
+
+
+@pytest.mark.asyncio
+async def test_cancel_through_a_worker_kills_the_process(site):
+    marker = site.markers["cancel"]
+    async with websocket_connect(site.url("cancel"), origin=site.origin) as socket:
+        await socket.send(json.dumps({"action": "run"}))
+        assert json.loads(await socket.recv())["type"] == "start"
+        assert "ready" in json.loads(await socket.recv())["text"]
+        assert processes_with(marker)
+
+        await socket.send(json.dumps({"action": "cancel"}))
+        exit_event = json.loads(await asyncio.wait_for(socket.recv(), 5))
+
+    assert exit_event["type"] == "exit"
+    assert exit_event["reason"] == "cancelled"
+    assert until_gone(marker, within=0.5) == []
+
+
+@pytest.mark.asyncio
+async def test_a_worker_killed_mid_run_ends_the_run_with_an_error(site):
+    marker = site.markers["kill"]
+    try:
+        async with websocket_connect(site.url("kill"), origin=site.origin) as socket:
+            await socket.send(json.dumps({"action": "run"}))
+            assert json.loads(await socket.recv())["type"] == "start"
+            assert "ready" in json.loads(await socket.recv())["text"]
+            [pid] = processes_with(marker)
+            host = worker_of(pid, site.running_workers())
+            assert host is not None
+
+            host.kill()
+            host.wait()
+            killed = time.monotonic()
+            event = json.loads(await asyncio.wait_for(socket.recv(), 10))
+            waited = time.monotonic() - killed
+
+        assert event == {"type": "error", "message": workers.LOST}
+        assert waited < workers.SILENCE_SECONDS + 1.5
+        # The sandbox dies with its worker.
+        assert until_gone(marker, within=2) == []
+    finally:
+        site.start_workers(2 - len(site.running_workers()))
+
+
+@pytest.mark.asyncio
+async def test_with_no_worker_running_the_reader_is_told_so(site):
+    site.stop_workers()
+    try:
+        started = time.monotonic()
+        events = await site.run("counter")
+        waited = time.monotonic() - started
+    finally:
+        site.start_workers(2)
+
+    assert events == [{"type": "error", "message": workers.NO_WORKER}]
+    assert waited < workers.PICKUP_SECONDS + 2
