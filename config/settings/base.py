@@ -32,6 +32,7 @@ INSTALLED_APPS = [
     "django_extensions",
     "channels",
     "glossary",
+    "examples",
 ]
 
 MIDDLEWARE = [
