@@ -1,0 +1,57 @@
+"""Create, read, update and delete with the Django ORM
+
+The four basic operations on the glossary's own `Topic` model, and the SQL each one sends:
+
+- **create**: `Topic.objects.create()` is one `INSERT`; `save()` on a new object too.
+- **read**: `get()` for exactly one row (and `DoesNotExist` when there is none),
+  `filter()` for many. A QuerySet is lazy: no query runs until you iterate, slice or count.
+- **update**: `save(update_fields=[...])` writes only the columns you name;
+  `QuerySet.update()` changes many rows in one `UPDATE` without loading them.
+- **delete**: `delete()` returns how many rows went, per model, cascades included.
+"""
+
+from examples import orm
+
+orm.setup()
+
+from glossary.models import Link, Snippet, Topic  # noqa: E402
+
+
+def main():
+    print("== Create ==")
+    topic = Topic.objects.create(
+        name="Write-ahead log",
+        slug="write-ahead-log",
+        summary="Changes are written to a log before the data files.",
+    )
+    print(f"created {topic} with id {topic.pk}, filed under the letter {topic.letter}")
+    Link.objects.create(
+        topic=topic, url="https://www.sqlite.org/wal.html", title="SQLite: Write-Ahead Logging"
+    )
+
+    print("\n== Read ==")
+    same = Topic.objects.get(slug="write-ahead-log")
+    print(f"get(slug=...) found: {same.name!r}, {same.links.count()} link")
+    try:
+        Topic.objects.get(slug="no-such-topic")
+    except Topic.DoesNotExist:
+        print("get() of a missing slug raised Topic.DoesNotExist")
+    lazy = Topic.objects.filter(letter="P").order_by("name")
+    print("a QuerySet is lazy: nothing has run yet for letter P")
+    print("first three under P:", [t.name for t in lazy[:3]])
+
+    print("\n== Update ==")
+    topic.summary = "Changes go to an append-only log first, so a crash loses nothing."
+    topic.save(update_fields=["summary"])
+    print("saved only the summary (and the HTML derived from it)")
+    moved = Snippet.objects.filter(topic__slug="sqlite").update(position=0)
+    print(f"QuerySet.update() changed {moved} SQLite snippet rows in one statement")
+
+    print("\n== Delete ==")
+    total, per_model = topic.delete()
+    print(f"delete() removed {total} rows: {per_model}")
+    print("still there?", Topic.objects.filter(slug="write-ahead-log").exists())
+
+
+if __name__ == "__main__":
+    main()
