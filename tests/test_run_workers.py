@@ -78,7 +78,9 @@ def real_parts():
 
 
 def use_redis_layer(settings, prefix, **config):
-    config = {"hosts": [REDIS_URL], "prefix": prefix, "expiry": 10, **config}
+    # As config/settings/base.py has it, on a database and prefix of these tests' own.
+    host = {"address": REDIS_URL, "socket_timeout": 15}
+    config = {"hosts": [host], "prefix": prefix, "capacity": 1000, "expiry": 10, **config}
     settings.CHANNEL_LAYERS = {
         "default": {"BACKEND": "channels_redis.core.RedisChannelLayer", "CONFIG": config}
     }

@@ -81,7 +81,10 @@ if REDIS_URL:
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
             "CONFIG": {
-                "hosts": [REDIS_URL],
+                # redis-py 8 gives up on a read after 5 s, as long as channels_redis waits
+                # for a message: idle sockets would fail (django/channels_redis#422; this
+                # can go once a fixed channels_redis is out).
+                "hosts": [{"address": REDIS_URL, "socket_timeout": 15}],
                 # Several sites (or test runs) can share one Redis under different prefixes.
                 "prefix": os.environ.get("CHANNELS_PREFIX") or "asgi",
                 # All sockets of one Daphne process share one list of this many messages;
