@@ -28,6 +28,7 @@ urlpatterns = [
     path("links/", views.LinkListView.as_view(), name="link-list"),
     path("snippets/<slug:slug>/", views.SnippetDetailView.as_view(), name="snippet-detail"),
     path("search/", views.search, name="search"),
+    path("about/", views.AboutView.as_view(), name="about"),
     path("feeds/links/", NewLinksFeed(), name="link-feed"),
     path("export.json", views.export_json, name="export"),
     path("sitemap.xml", sitemap, {"sitemaps": SITEMAPS}, name="sitemap"),

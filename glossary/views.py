@@ -4,10 +4,10 @@ from django.db.models.functions import Lower
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
-from django.views.generic import DetailView, ListView
+from django.views.generic import DetailView, ListView, TemplateView
 
 from . import search as site_search
-from .models import Link, LinkGroup, Snippet, Topic
+from .models import Link, LinkGroup, Runtime, Snippet, Topic
 
 LETTERS = [*string.ascii_uppercase, "#"]
 RECENT_LINKS = 10
@@ -193,3 +193,20 @@ def export_json(request: HttpRequest) -> JsonResponse:
     ]
     data = {"generated": timezone.now().isoformat(), "topics": topics}
     return JsonResponse(data, json_dumps_params={"ensure_ascii": False, "indent": 2})
+
+
+class AboutView(TemplateView):
+    """The three models, their diagram, and the Django ORM examples that run on them."""
+
+    template_name = "glossary/about.html"
+
+    def get_context_data(self, **kwargs):
+        user = self.request.user
+        examples = (
+            Snippet.objects.visible_to(user)
+            .filter(runtime=Runtime.DJANGO)
+            .select_related("topic")
+            .order_by("position", "title")
+        )
+        orm_topic = Topic.objects.visible_to(user).filter(slug="django-orm").first()
+        return super().get_context_data(examples=examples, orm_topic=orm_topic, **kwargs)
