@@ -53,7 +53,7 @@ TMP_BYTES = 16 * 1024 * 1024
 RUN_UIDS = range(2_000_000_000, 2_010_000_000)
 # Only these parts of the project are visible to Django snippets: not the site's
 # database, not .secret_key, not anything added later.
-PROJECT_PARTS = ("config", "glossary")
+PROJECT_PARTS = ("config", "glossary", "examples")
 SANDBOX_SETTINGS = "config.settings.sandbox"
 
 logger = logging.getLogger(__name__)
@@ -217,16 +217,18 @@ class DatabaseBuildError(Exception):
 def template_database():
     """Path of a migrated SQLite database with the seed fixture, built once and cached.
 
-    The cache key covers what shapes the database: the app's migrations, the fixture and
+    The cache key covers what shapes the database: the apps' migrations, fixtures and
     Django's version (for contrib migrations). Blocking: call it in a thread.
     """
     base_dir = Path(settings.BASE_DIR)
     fixture = base_dir / "glossary" / "fixtures" / "glossary.json"
-    inputs = sorted((base_dir / "glossary" / "migrations").glob("*.py"))
-    inputs += [fixture] if fixture.exists() else []
+    inputs = []
+    for part in PROJECT_PARTS:
+        inputs += sorted((base_dir / part / "migrations").glob("*.py"))
+        inputs += sorted((base_dir / part / "fixtures").glob("*.json"))
     digest = hashlib.sha256(django.get_version().encode())
     for path in inputs:
-        digest.update(path.name.encode() + b"\0" + path.read_bytes())
+        digest.update(str(path.relative_to(base_dir)).encode() + b"\0" + path.read_bytes())
     cache_dir = Path(tempfile.gettempdir()) / "db-glossary-cache"
     target = cache_dir / f"{digest.hexdigest()[:16]}.sqlite3"
     with _template_lock:
@@ -303,7 +305,8 @@ async def run(code: str, runtime: str, limits: Limits | None = None) -> AsyncIte
             bootstrap = DJANGO_BOOTSTRAP.format(project=project)
             command = [sys.executable, "-u", "-I", "-B", "-c", bootstrap]
             extra = {"DJANGO_SETTINGS_MODULE": SANDBOX_SETTINGS}
-            read_only = [sys.base_prefix, sys.prefix, *(Path(project) / p for p in PROJECT_PARTS)]
+            parts = [Path(project) / part for part in PROJECT_PARTS]
+            read_only = [sys.base_prefix, sys.prefix, *(part for part in parts if part.is_dir())]
         else:
             command = [base_python(), "-u", "-I", "-B", "snippet.py"]
             extra, read_only = {}, [sys.base_prefix]
