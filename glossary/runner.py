@@ -17,11 +17,19 @@ On Linux every run goes through bubblewrap: new pid, network, ipc and uts namesp
 read-only view of the system and the Python installation, and a small tmpfs as its
 working directory. Without bubblewrap, runs are refused unless DEBUG and
 SNIPPET_ALLOW_UNSAFE_LOCAL are both on.
+
+Every run's process starts by doing the expensive part (the sandbox, the interpreter and,
+for Django, django.setup() and the models) and then reads the snippet's code from stdin
+until EOF. That lets each event loop keep a few such processes warm (SNIPPET_WARM_POOL per
+runtime) so a run only hands its code over. A warm process serves exactly one run: its
+tmpfs, database copy and uid are its own.
 """
 
 import asyncio
+import atexit
 import codecs
 import collections
+import contextlib
 import dataclasses
 import functools
 import hashlib
@@ -58,16 +66,52 @@ SANDBOX_SETTINGS = "config.settings.sandbox"
 
 logger = logging.getLogger(__name__)
 
-DJANGO_BOOTSTRAP = """\
+# A run's process does its warm-up, then waits for the code on stdin. Once it has the code
+# it lowers RLIMIT_CPU to the snippet's budget on top of the CPU the warm-up spent
+# (rounded up: rlimits count whole seconds), so a snippet gets the same budget warm or
+# cold. The excepthook hides this bootstrap's frames, so tracebacks start at snippet.py.
+BOOTSTRAP = """\
 import sys
+{warm_up}
+
+def _receive(cpu_seconds):
+    import math, os, resource, types
+    bootstrap = globals()
+
+    def excepthook(kind, value, tb):
+        while tb is not None and tb.tb_frame.f_globals is bootstrap:
+            tb = tb.tb_next
+        sys.__excepthook__(kind, value.with_traceback(tb), tb)
+
+    sys.excepthook = excepthook
+    source = sys.stdin.buffer.read()
+    path = os.path.join(os.getcwd(), "snippet.py")
+    with open(path, "wb") as file:
+        file.write(source)
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    budget = math.ceil(usage.ru_utime + usage.ru_stime) + cpu_seconds
+    soft, hard = resource.getrlimit(resource.RLIMIT_CPU)
+    resource.setrlimit(resource.RLIMIT_CPU, (min(soft, budget), min(hard, budget + 1)))
+    main = types.ModuleType("__main__")
+    main.__file__ = path
+    sys.modules["__main__"] = main
+    sys.argv[:] = [path]
+    return compile(source, path, "exec"), vars(main)
+
+exec(*_receive({cpu_seconds}))
+"""
+DJANGO_WARM_UP = """\
 sys.path.insert(0, {project!r})
 import django
 django.setup()
-with open("snippet.py", encoding="utf-8") as source:
-    code = compile(source.read(), "snippet.py", "exec")
-del sys, django, source
-exec(code, {{"__name__": "__main__"}})
+import glossary.models
+from django.db import connection
+connection.ensure_connection()
 """
+# Headroom on RLIMIT_CPU until the bootstrap lowers it (Django's warm-up takes ~0.3 s).
+WARM_UP_CPU_SECONDS = 2
+# How long a runtime goes unwarmed after a warm process died while idle.
+IDLE_DEATH_PAUSE = 30
 
 # Without bubblewrap (macOS) there is no prlimit either: a Python wrapper sets the limits
 # and execs the interpreter.
@@ -267,6 +311,57 @@ def base_python():
     return getattr(sys, "_base_executable", None) or sys.executable
 
 
+async def start_process(runtime, limits, sandbox, database=None, run_dir=None):
+    """Start a run's process: it warms up, then waits for the snippet's code on stdin.
+
+    run_dir: the run's working directory when there is no sandbox (bubblewrap gives each
+    process a tmpfs of its own).
+    """
+    if runtime == "django":
+        project = str(settings.BASE_DIR)
+        warm_up = DJANGO_WARM_UP.format(project=project)
+        interpreter = sys.executable
+        extra = {"DJANGO_SETTINGS_MODULE": SANDBOX_SETTINGS}
+        parts = [Path(project) / part for part in PROJECT_PARTS]
+        read_only = [sys.base_prefix, sys.prefix, *(part for part in parts if part.is_dir())]
+    else:
+        warm_up, interpreter, extra, read_only = "", base_python(), {}, [sys.base_prefix]
+    bootstrap = BOOTSTRAP.format(warm_up=warm_up, cpu_seconds=limits.cpu_seconds)
+    command = [interpreter, "-u", "-I", "-B", "-c", bootstrap]
+    # The bootstrap lowers the CPU limit to the snippet's budget once warmed up.
+    spawn_limits = dataclasses.replace(limits, cpu_seconds=limits.cpu_seconds + WARM_UP_CPU_SECONDS)
+    opened = []
+    try:
+        if sandbox == "bubblewrap":
+            files = []
+            if database:
+                opened.append(os.open(database, os.O_RDONLY))
+                files.append((opened[-1], "db.sqlite3"))
+            workdir = SANDBOX_DIR
+            argv = bwrap_argv(command, read_only, files, spawn_limits)
+        else:
+            if database:
+                shutil.copyfile(database, run_dir / "db.sqlite3")
+            workdir = str(run_dir)
+            wrapper = RLIMIT_WRAPPER.format(limits=spawn_limits.rlimits())
+            argv = [base_python(), "-I", "-S", "-c", wrapper, *command]
+        if database:
+            extra["DATABASE_URL"] = f"sqlite:///{workdir}/db.sqlite3"
+        return await asyncio.create_subprocess_exec(
+            *argv,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=child_env(workdir, extra),
+            cwd=workdir if sandbox != "bubblewrap" else None,
+            start_new_session=True,
+            pass_fds=opened,
+        )
+    finally:
+        for fd in opened:  # bwrap holds its own copies once started
+            os.close(fd)
+
+
 async def run(code: str, runtime: str, limits: Limits | None = None) -> AsyncIterator[dict]:
     """Run code and yield its events (see the module docstring) as they happen."""
     limits = limits or Limits.from_settings()
@@ -296,63 +391,200 @@ async def run(code: str, runtime: str, limits: Limits | None = None) -> AsyncIte
             yield error_event(f"The Django runtime's database could not be built: {error}")
             return
 
-    run_dir = Path(tempfile.mkdtemp(prefix="snippet-run-"))
-    opened = []
+    process = run_dir = None
+    pool = _warm_pool() if sandbox == "bubblewrap" else None
+    # Runs with other limits than the settings' (tests, mostly) start cold.
+    if pool is not None and limits == Limits.from_settings():
+        process = pool.take(runtime, limits)
     try:
-        (run_dir / "snippet.py").write_text(code, encoding="utf-8")
-        if runtime == "django":
-            project = str(settings.BASE_DIR)
-            bootstrap = DJANGO_BOOTSTRAP.format(project=project)
-            command = [sys.executable, "-u", "-I", "-B", "-c", bootstrap]
-            extra = {"DJANGO_SETTINGS_MODULE": SANDBOX_SETTINGS}
-            parts = [Path(project) / part for part in PROJECT_PARTS]
-            read_only = [sys.base_prefix, sys.prefix, *(part for part in parts if part.is_dir())]
-        else:
-            command = [base_python(), "-u", "-I", "-B", "snippet.py"]
-            extra, read_only = {}, [sys.base_prefix]
-
-        if sandbox == "bubblewrap":
-            opened.append(os.open(run_dir / "snippet.py", os.O_RDONLY))
-            files = [(opened[-1], "snippet.py")]
-            if database:
-                opened.append(os.open(database, os.O_RDONLY))
-                files.append((opened[-1], "db.sqlite3"))
-            workdir = SANDBOX_DIR
-            argv = bwrap_argv(command, read_only, files, limits)
-        else:
-            if database:
-                shutil.copyfile(database, run_dir / "db.sqlite3")
-            workdir = str(run_dir)
-            wrapper = RLIMIT_WRAPPER.format(limits=limits.rlimits())
-            argv = [base_python(), "-I", "-S", "-c", wrapper, *command]
-        if database:
-            extra["DATABASE_URL"] = f"sqlite:///{workdir}/db.sqlite3"
-
         yield {
             "type": "start",
             "run": uuid.uuid4().hex,
             "sandbox": sandbox,
             "limits": limits.as_dict(),
         }
-        process = await asyncio.create_subprocess_exec(
-            *argv,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            env=child_env(workdir, extra),
-            cwd=workdir if sandbox != "bubblewrap" else None,
-            start_new_session=True,
-            pass_fds=opened,
-        )
-        for fd in opened:  # bwrap holds its own copies now
-            os.close(fd)
-        opened.clear()
+        if process is None:
+            if sandbox != "bubblewrap":
+                run_dir = Path(tempfile.mkdtemp(prefix="snippet-run-"))
+            process = await start_process(runtime, limits, sandbox, database, run_dir)
+        # The transport writes in the background and closes stdin (EOF) once it has.
+        process.stdin.write(code.encode("utf-8"))
+        process.stdin.close()
         async for event in supervise(process, limits, sandboxed=sandbox == "bubblewrap"):
             yield event
     finally:
-        for fd in opened:
-            os.close(fd)
-        shutil.rmtree(run_dir, ignore_errors=True)
+        if process is not None and process.returncode is None:
+            _kill(process)
+            await process.wait()
+        if run_dir is not None:
+            shutil.rmtree(run_dir, ignore_errors=True)
+
+
+# Warm pool -----------------------------------------------------------------------------
+
+
+# Process groups of warm processes not handed to a run yet, killed at interpreter exit.
+# (bwrap's --die-with-parent covers a server that is killed outright.)
+_unused_pids = set()
+_pools = {}
+
+
+@atexit.register
+def _kill_unused():
+    for pid in list(_unused_pids):
+        try:
+            os.killpg(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
+class WarmPool:
+    """Up to `size` idle warm processes per runtime, for the event loop that made it.
+
+    A runtime is kept warm from its second run in the loop on: a loop that runs one snippet
+    and ends (asyncio.run() in a management command) would only pay for processes it never
+    uses. A keeper task starts replacements; cancelling it (shutdown_pool(), or the loop's
+    own shutdown cancelling every task) kills every process not handed to a run.
+    """
+
+    def __init__(self, size):
+        self.size = size
+        self.runs = collections.Counter()
+        self.limits = {}  # runtime: the Limits its idle processes were started with
+        self.idle = collections.defaultdict(collections.deque)
+        self.unused = set()  # started, not handed to a run, not yet reaped
+        self.paused_until = {}
+        self.watchers = set()
+        self.changed = asyncio.Event()
+        self.keeper = asyncio.create_task(self._keep())
+
+    def take(self, runtime, limits):
+        """An idle process for a run of runtime with limits, or None: start one cold."""
+        self.runs[runtime] += 1
+        if self.limits.get(runtime) != limits:
+            self._discard(runtime)
+            self.limits[runtime] = limits
+        idle, process = self.idle[runtime], None
+        while idle and process is None:
+            candidate = idle.popleft()
+            self._release(candidate)
+            if candidate.returncode is None:
+                process = candidate
+        self.changed.set()
+        return process
+
+    def pids(self, runtime=None):
+        runtimes = [runtime] if runtime else list(self.idle)
+        return [process.pid for name in runtimes for process in self.idle.get(name, ())]
+
+    def _release(self, process):
+        self.unused.discard(process)
+        _unused_pids.discard(process.pid)
+
+    def _discard(self, runtime):
+        while self.idle[runtime]:
+            _kill(self.idle[runtime].popleft())  # its watcher reaps it
+
+    async def _keep(self):
+        loop = asyncio.get_running_loop()
+        try:
+            while True:
+                self.changed.clear()
+                for runtime, limits in list(self.limits.items()):
+                    while (
+                        self.runs[runtime] >= 2
+                        and len(self.idle[runtime]) < self.size
+                        and self.limits[runtime] == limits
+                        and loop.time() >= self.paused_until.get(runtime, 0)
+                    ):
+                        await self._start(runtime, limits)
+                pauses = [until - loop.time() for until in self.paused_until.values()]
+                try:
+                    timeout = min((p for p in pauses if p > 0), default=None)
+                    await asyncio.wait_for(self.changed.wait(), timeout)
+                except TimeoutError:
+                    pass
+        finally:
+            watchers, unused = list(self.watchers), list(self.unused)
+            for watcher in watchers:
+                watcher.cancel()
+            self.idle.clear()
+            for process in unused:
+                _kill(process)
+                self._release(process)
+            waits = [process.wait() for process in unused]
+            await asyncio.gather(*waits, *watchers, return_exceptions=True)
+
+    async def _start(self, runtime, limits):
+        loop = asyncio.get_running_loop()
+        try:
+            database = None
+            if runtime == "django":
+                database = await asyncio.to_thread(template_database)
+            process = await start_process(runtime, limits, "bubblewrap", database)
+        except (DatabaseBuildError, OSError):
+            logger.exception("Could not start a warm %s process; runs start cold for now", runtime)
+            self.paused_until[runtime] = loop.time() + IDLE_DEATH_PAUSE
+            return
+        self.unused.add(process)
+        _unused_pids.add(process.pid)
+        watcher = asyncio.create_task(self._watch(runtime, process))
+        self.watchers.add(watcher)
+        watcher.add_done_callback(self.watchers.discard)
+        if self.limits[runtime] == limits:
+            self.idle[runtime].append(process)
+        else:  # the settings changed while it started
+            _kill(process)
+
+    async def _watch(self, runtime, process):
+        await process.wait()
+        self._release(process)
+        if process in self.idle[runtime]:
+            # Dead before any run: something is wrong with the runtime, so stop respawning
+            # it in a tight loop; runs start cold (and show the error) meanwhile.
+            self.idle[runtime].remove(process)
+            stderr = (await process.stderr.read(4096)).decode(errors="replace").strip()
+            logger.warning(
+                "A warm %s process exited while idle (%s): %s", runtime, process.returncode, stderr
+            )
+            self.paused_until[runtime] = asyncio.get_running_loop().time() + IDLE_DEATH_PAUSE
+            self.changed.set()
+
+
+def _warm_pool():
+    """The running loop's pool, made on first use; None when SNIPPET_WARM_POOL is 0."""
+    for loop in [loop for loop in _pools if loop.is_closed()]:
+        # Closed without cancelling its tasks: nothing will reap these any more.
+        for process in _pools.pop(loop).unused:
+            _kill(process)
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(process.pid, 0)
+    size = settings.SNIPPET_WARM_POOL
+    if size <= 0:
+        return None
+    loop = asyncio.get_running_loop()
+    pool = _pools.get(loop)
+    if pool is None or pool.keeper.done():
+        pool = _pools[loop] = WarmPool(size)
+    pool.size = size
+    return pool
+
+
+def warm_pids(runtime=None):
+    """Host pids of the running loop's idle warm processes (of one runtime, if given)."""
+    pool = _pools.get(asyncio.get_running_loop())
+    return pool.pids(runtime) if pool else []
+
+
+async def shutdown_pool():
+    """Kill the running loop's warm processes; later runs start a new pool."""
+    pool = _pools.pop(asyncio.get_running_loop(), None)
+    if pool is not None:
+        pool.keeper.cancel()
+        await asyncio.gather(pool.keeper, return_exceptions=True)
+
+
+# Supervising ---------------------------------------------------------------------------
 
 
 async def _pump(stream, name, queue):

@@ -156,6 +156,8 @@ SNIPPET_LIMITS = {
 SNIPPET_RUN_SLOTS = env_int("SNIPPET_RUN_SLOTS", 2 * (os.cpu_count() or 1))
 SNIPPET_QUEUE_SIZE = env_int("SNIPPET_QUEUE_SIZE", 50)
 SNIPPET_RUNS_PER_MINUTE = env_int("SNIPPET_RUNS_PER_MINUTE", 30)
+# Sandboxed processes kept started, per runtime, so a run only hands its code over.
+SNIPPET_WARM_POOL = env_int("SNIPPET_WARM_POOL", 2)
 # Without a sandbox (macOS, no user namespaces) runs are refused unless this is on
 # and DEBUG is on too.
 SNIPPET_ALLOW_UNSAFE_LOCAL = env_bool("SNIPPET_ALLOW_UNSAFE_LOCAL", False)
