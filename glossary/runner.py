@@ -5,6 +5,8 @@ WebSocket consumer can all drive; it knows nothing of Channels. Events:
 
     {"type": "start", "run": "<uuid hex>", "sandbox": "bubblewrap", "limits": {...}}
     {"type": "stdout", "text": "..."}  and  {"type": "stderr", "text": "..."}
+    {"type": "sql", "sql": "...", "params": [...], "ms": 0.42, "line": 23, "plan": None}
+      (Django runtime only: one per query the snippet's reporter writes, see below)
     {"type": "exit", "reason": "ok", "code": 0, "signal": None, "wall_ms": 41,
      "truncated": False}
     {"type": "error", "message": "..."}  (nothing was run)
@@ -23,6 +25,9 @@ for Django, django.setup() and the models) and then reads the snippet's code fro
 until EOF. That lets each event loop keep a few such processes warm (SNIPPET_WARM_POOL per
 runtime) so a run only hands its code over. A warm process serves exactly one run: its
 tmpfs, database copy and uid are its own.
+
+Django runs get SNIPPET_SQL_EVENTS=1; a query reporter then writes each query to stdout
+as one record, "\x1e" + a JSON object with "type": "sql" + "\n", which becomes an event.
 """
 
 import asyncio
@@ -33,6 +38,7 @@ import contextlib
 import dataclasses
 import functools
 import hashlib
+import json
 import logging
 import os
 import random
@@ -110,6 +116,8 @@ connection.ensure_connection()
 """
 # Headroom on RLIMIT_CPU until the bootstrap lowers it (Django's warm-up takes ~0.3 s).
 WARM_UP_CPU_SECONDS = 2
+SQL_RECORD_START = "\x1e"
+SQL_RECORD_CHARS = 64 * 1024
 # How long a runtime goes unwarmed after a warm process died while idle.
 IDLE_DEATH_PAUSE = 30
 
@@ -321,7 +329,7 @@ async def start_process(runtime, limits, sandbox, database=None, run_dir=None):
         project = str(settings.BASE_DIR)
         warm_up = DJANGO_WARM_UP.format(project=project)
         interpreter = sys.executable
-        extra = {"DJANGO_SETTINGS_MODULE": SANDBOX_SETTINGS}
+        extra = {"DJANGO_SETTINGS_MODULE": SANDBOX_SETTINGS, "SNIPPET_SQL_EVENTS": "1"}
         parts = [Path(project) / part for part in PROJECT_PARTS]
         read_only = [sys.base_prefix, sys.prefix, *(part for part in parts if part.is_dir())]
     else:
@@ -410,7 +418,8 @@ async def run(code: str, runtime: str, limits: Limits | None = None) -> AsyncIte
         # The transport writes in the background and closes stdin (EOF) once it has.
         process.stdin.write(code.encode("utf-8"))
         process.stdin.close()
-        async for event in supervise(process, limits, sandboxed=sandbox == "bubblewrap"):
+        sandboxed, sql_events = sandbox == "bubblewrap", runtime == "django"
+        async for event in supervise(process, limits, sandboxed, sql_events):
             yield event
     finally:
         if process is not None and process.returncode is None:
@@ -602,8 +611,11 @@ def _kill(process):
         pass
 
 
-async def supervise(process, limits, sandboxed):
-    """Stream a started process's output, enforce wall and output limits, yield exit."""
+async def supervise(process, limits, sandboxed, sql_events=False):
+    """Stream a started process's output, enforce wall and output limits, yield exit.
+
+    sql_events: turn query records on stdout into sql events (see SqlRecords).
+    """
     loop = asyncio.get_running_loop()
     started = loop.time()
     deadline = started + limits.wall_seconds
@@ -619,6 +631,7 @@ async def supervise(process, limits, sandboxed):
     }
     # Enough of stderr's end to recognise Python's MemoryError traceback.
     stderr_tail = collections.deque(maxlen=256)
+    records = SqlRecords() if sql_events else None
     reason, truncated, open_streams = None, False, 2
     try:
         while open_streams and reason is None:
@@ -637,8 +650,14 @@ async def supervise(process, limits, sandboxed):
                 text = decoders[name].decode(data, final=truncated)
             if name == "stderr":
                 stderr_tail.extend(text)
-            if text:
+            if name == "stdout" and records:
+                for event in records.feed(text):
+                    yield event
+            elif text:
                 yield {"type": name, "text": text}
+        if records:
+            for event in records.feed("", final=True):
+                yield event
         if reason is None:
             try:
                 await asyncio.wait_for(process.wait(), deadline - loop.time())
@@ -666,6 +685,64 @@ async def supervise(process, limits, sandboxed):
         for pump in pumps:
             pump.cancel()
         await asyncio.gather(*pumps, return_exceptions=True)
+
+
+class SqlRecords:
+    """Splits a Django run's stdout into text and query records.
+
+    A record is "\x1e" + a JSON object with "type": "sql" + "\n", written at once but
+    maybe read in pieces. Anything that is not a valid record (bad JSON, another type, no
+    newline within SQL_RECORD_CHARS, cut off at the end) passes through as stdout text.
+    """
+
+    def __init__(self):
+        self.record = None  # the record read so far, from its "\x1e"
+
+    def feed(self, text, final=False):
+        """Events for the next piece of stdout, in order; final: it is the last piece."""
+        events, plain = [], []
+        while text:
+            if self.record is None:
+                start = text.find(SQL_RECORD_START)
+                if start == -1:
+                    plain.append(text)
+                    break
+                plain.append(text[:start])
+                self.record, text = "", text[start:]
+            end = text.find("\n") + 1 or len(text)
+            self.record += text[:end]
+            text = text[end:]
+            if len(self.record) > SQL_RECORD_CHARS:
+                plain.append(self.record)
+                self.record = None
+            elif self.record.endswith("\n"):
+                event = self._event(self.record)
+                if event is None:
+                    plain.append(self.record)
+                else:
+                    events += self._text_event(plain)
+                    events.append(event)
+                self.record = None
+        if final and self.record is not None:
+            plain.append(self.record)
+            self.record = None
+        return events + self._text_event(plain)
+
+    @staticmethod
+    def _event(record):
+        try:
+            event = json.loads(record[len(SQL_RECORD_START) :])
+        except ValueError:
+            return None
+        if isinstance(event, dict) and event.get("type") == "sql":
+            return event
+        return None
+
+    @staticmethod
+    def _text_event(plain):
+        text = "".join(plain)
+        plain.clear()
+        return [{"type": "stdout", "text": text}] if text else []
 
 
 def _status(returncode, sandboxed):
