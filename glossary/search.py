@@ -1,17 +1,49 @@
 """Reader search across topics, links and snippets.
 
-Views call `search(query, user)` and get a `SearchResults` back; a PostgreSQL full-text
-backend can replace `_contains_backend` later without touching views or templates.
+Views call `search(query, user)` and get a `SearchResults` back, whatever the database.
+On PostgreSQL it is weighted full-text search in websearch syntax, ranked, with trigram
+similarity on topic names and aliases so that a misspelt name still finds its topic;
+elsewhere (SQLite) it is a case-insensitive substring match.
+
+The GIN indexes behind the PostgreSQL queries are created by migration 0002 over the same
+expressions as the vectors below: change one and the other must follow, or the planner
+stops using the index (tests/test_search_postgresql.py checks the plans).
 """
 
 from dataclasses import dataclass, field
 
-from django.db.models import Q
+from django.contrib.postgres.search import (
+    SearchQuery,
+    SearchRank,
+    SearchVector,
+    TrigramSimilarity,
+    TrigramWordSimilarity,
+)
+from django.db import connection
+from django.db.models import ExpressionWrapper, FloatField, Q, Value
+from django.db.models.functions import Greatest, Upper
 
 from .models import Link, Snippet, Topic
 
 MAX_QUERY_LENGTH = 200
 MAX_RESULTS = 50
+# Rows of each kind that get ranked. Ranking re-reads each row's text, so a common word
+# would otherwise rank tens of thousands of rows; past this many the page already asks
+# for another word, and which matches come first is best-effort.
+RANK_CANDIDATES = 200
+
+SEARCH_CONFIG = "english"
+TOPIC_VECTOR = SearchVector("name", "aliases", weight="A", config=SEARCH_CONFIG) + SearchVector(
+    "summary", weight="B", config=SEARCH_CONFIG
+)
+LINK_VECTOR = SearchVector("title", weight="B", config=SEARCH_CONFIG) + SearchVector(
+    "description", weight="C", config=SEARCH_CONFIG
+)
+SNIPPET_VECTOR = (
+    SearchVector("title", weight="B", config=SEARCH_CONFIG)
+    + SearchVector("description", weight="C", config=SEARCH_CONFIG)
+    + SearchVector("code", weight="D", config=SEARCH_CONFIG)
+)
 
 
 @dataclass
@@ -43,16 +75,24 @@ def clean_query(raw):
     return query, False
 
 
+def query_words(query):
+    """The words a query asks for, without websearch syntax: quotes, `or`, and words
+    excluded with a leading `-`."""
+    words = (word.strip('"') for word in query.split())
+    return [word for word in words if word and word[0] != "-" and word.lower() != "or"]
+
+
 def search(query, user):
-    """Search what `user` may see. An empty query returns empty results (no queries)."""
+    """Search what `user` may see: three queries, none for an empty query."""
     query, truncated = clean_query(query)
     results = SearchResults(query=query, truncated=truncated)
     if query:
-        results.topics, results.links, results.snippets = _contains_backend(query, user)
+        backend = postgresql_backend if connection.vendor == "postgresql" else contains_backend
+        results.topics, results.links, results.snippets = backend(query, user)
     return results
 
 
-def _contains_backend(query, user):
+def contains_backend(query, user):
     """Case-insensitive substring match; three queries. LIKE wildcards are escaped by
     the ORM, so `%` and `_` match literally."""
     topics = Topic.objects.visible_to(user).filter(
@@ -74,4 +114,65 @@ def _contains_backend(query, user):
         list(topics[:MAX_RESULTS]),
         list(links[:MAX_RESULTS]),
         list(snippets[:MAX_RESULTS]),
+    )
+
+
+def postgresql_backend(query, user):
+    """Ranked full-text search, best match first; three queries.
+
+    websearch_to_tsquery reads any input without error ("quoted phrases", -not, or);
+    input with no words in it matches nothing rather than everything.
+    """
+    text_query = SearchQuery(query, config=SEARCH_CONFIG, search_type="websearch")
+    return (
+        _ranked_topics(query, text_query, user),
+        _ranked(Link, LINK_VECTOR, text_query, user),
+        _ranked(Snippet, SNIPPET_VECTOR, text_query, user),
+    )
+
+
+def _ranked(model, vector, text_query, user):
+    candidates = (
+        model.objects.visible_to(user)
+        .alias(vector=vector)
+        .filter(vector=text_query)
+        .order_by()
+        .values("pk")[:RANK_CANDIDATES]
+    )
+    return list(
+        model.objects.filter(pk__in=candidates)
+        .select_related("topic")
+        .annotate(rank=SearchRank(vector, text_query))
+        .order_by("-rank", "title", "pk")[:MAX_RESULTS]
+    )
+
+
+def _ranked_topics(query, text_query, user):
+    """Topics matching the words, plus topics whose name or an alias looks like the words:
+    trigram similarity ("postgress", "mongo db") or a plain substring ("gres", "🐘")."""
+    visible = Topic.objects.visible_to(user).order_by()
+    by_text = visible.alias(vector=TOPIC_VECTOR).filter(vector=text_query)
+    matches = Q(pk__in=by_text.values("pk")[:RANK_CANDIDATES])
+    name_similarity = Value(0.0)
+    if words := " ".join(query_words(query)):
+        # UPPER() so that the trigram indexes also serve icontains, which Django writes as
+        # UPPER(column) LIKE UPPER(pattern); trigrams ignore case either way.
+        by_name = visible.alias(upper_name=Upper("name"), upper_aliases=Upper("aliases")).filter(
+            Q(upper_name__trigram_similar=words)
+            | Q(upper_name__trigram_word_similar=words)
+            | Q(upper_aliases__trigram_word_similar=words)
+            | Q(name__icontains=words)
+            | Q(aliases__icontains=words)
+        )
+        matches |= Q(pk__in=by_name.values("pk"))
+        name_similarity = Greatest(
+            TrigramSimilarity("name", words),
+            TrigramWordSimilarity(words, "name"),
+            TrigramWordSimilarity(words, "aliases"),
+        )
+    score = ExpressionWrapper(
+        SearchRank(TOPIC_VECTOR, text_query) + name_similarity, output_field=FloatField()
+    )
+    return list(
+        Topic.objects.filter(matches).annotate(rank=score).order_by("-rank", "name")[:MAX_RESULTS]
     )

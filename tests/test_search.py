@@ -3,8 +3,8 @@ from django.contrib.auth.models import AnonymousUser
 from django.urls import reverse
 
 from glossary.models import Link, Snippet, Topic
-from glossary.search import MAX_QUERY_LENGTH, search
-from glossary.templatetags.glossary_tags import excerpt, highlight, lead
+from glossary.search import MAX_QUERY_LENGTH, contains_backend, search
+from glossary.templatetags.glossary_tags import excerpt, highlight, lead, query_terms
 
 pytestmark = pytest.mark.django_db
 
@@ -41,7 +41,7 @@ def content(topic):
         topic=topic,
         url="https://www.psycopg.org/",
         title="Psycopg 3",
-        description="The PostgreSQL adapter: 100% Python_friendly.",
+        description="The Postgres adapter: 100% Python_friendly.",
         group="sync",
     )
     Snippet.objects.create(
@@ -83,6 +83,34 @@ class TestSearchPage:
         html = response.content.decode()
         assert "<script>alert(1)</script>" not in html
         assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+
+    def test_it_escapes_markup_in_matched_content(self, client, content):
+        content.summary = "Fast <script>alert(1)</script> Postgres claims."
+        content.save()
+        Link.objects.create(
+            topic=content,
+            url="https://xss.example/",
+            title="Postgres <script>alert(2)</script>",
+            description="<img src=x onerror=alert(3)> Postgres",
+        )
+
+        response = client.get(reverse("glossary:search"), {"q": "Postgres"})
+
+        html = response.content.decode()
+        assert response.context["results"].topics == [content]
+        assert "<script>alert" not in html
+        assert "<img src=x" not in html
+        assert "&lt;script&gt;alert(2)&lt;/script&gt;" in html
+
+    def test_it_escapes_markup_in_the_query_where_it_marks_matches(self, client, content):
+        content.summary = "Bold <b>claims</b> about Postgres."
+        content.save()
+
+        response = client.get(reverse("glossary:search"), {"q": "<b>Postgres</b> claims"})
+
+        html = response.content.decode()
+        assert "<b>" not in html
+        assert "&lt;b&gt;Postgres&lt;/b&gt;" in html
 
     def test_it_marks_matches(self, client, content):
         response = client.get(reverse("glossary:search"), {"q": "psycopg"})
@@ -127,11 +155,23 @@ class TestSearchFunction:
         assert [link.title for link in search("adapter", reader).links] == ["Psycopg 3"]
         assert [link.title for link in search("psycopg", reader).links] == ["Psycopg 3"]
 
-    @pytest.mark.parametrize("query", ["%", "_", "100%", "Python_friendly"])
-    def test_it_matches_like_wildcards_literally(self, content, query):
+    @pytest.mark.parametrize("query", ["%", "_", "100%", "Python_friendly", "' OR 1=1 --"])
+    def test_it_does_not_treat_odd_characters_as_wildcards(self, content, query):
         Link.objects.create(topic=content, url="https://x.example/", title="Plain words")
 
+        assert "Plain words" not in [link.title for link in search(query, reader).links]
+
+    @pytest.mark.parametrize("query", ["100%", "Python_friendly"])
+    def test_it_finds_words_next_to_odd_characters(self, content, query):
         assert [link.title for link in search(query, reader).links] == ["Psycopg 3"]
+
+    @pytest.mark.parametrize("query", ["%", "_", "100%", "Python_friendly"])
+    def test_the_substring_backend_matches_like_wildcards_literally(self, content, query):
+        Link.objects.create(topic=content, url="https://x.example/", title="Plain words")
+
+        _, links, _ = contains_backend(query, reader)
+
+        assert [link.title for link in links] == ["Psycopg 3"]
 
     def test_it_strips_nul_bytes(self, content):
         results = search("Post\x00gres", reader)
@@ -187,6 +227,14 @@ class TestHighlight:
 
     def test_it_escapes_a_query_that_looks_like_markup(self):
         assert highlight("a <mark> b", "<mark>") == "a <mark>&lt;mark&gt;</mark> b"
+
+    def test_it_marks_each_word_of_the_query(self):
+        assert highlight("open source relational database", "relational Open") == (
+            "<mark>open</mark> source <mark>relational</mark> database"
+        )
+
+    def test_it_leaves_out_search_syntax(self):
+        assert query_terms('"open source" or -mysql OR db') == ["source", "open", "db"]
 
     def test_it_treats_regex_characters_literally(self):
         assert highlight("a.b (c)", "(c)") == "a.b <mark>(c)</mark>"

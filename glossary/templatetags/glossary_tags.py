@@ -6,6 +6,8 @@ from django.conf import settings
 from django.utils.html import escape, format_html, strip_tags
 from django.utils.safestring import mark_safe
 
+from glossary.search import query_words
+
 register = template.Library()
 
 EXCERPT_LENGTH = 200
@@ -24,30 +26,45 @@ def lead(value):
     return plain_text(first.group(1) if first else value)
 
 
+def query_terms(query):
+    """The words of a search query to mark, longest first: full-text search matches words
+    wherever they are, so each is marked on its own."""
+    return sorted(set(query_words(str(query))), key=lambda term: (-len(term), term))
+
+
+def terms_pattern(query):
+    terms = query_terms(query) if query else []
+    if not terms:
+        return None
+    return re.compile("|".join(re.escape(term) for term in terms), flags=re.IGNORECASE)
+
+
 @register.filter
 def excerpt(text, query):
-    """About EXCERPT_LENGTH characters of text, centred on the first match of query."""
+    """About EXCERPT_LENGTH characters of text, centred on the first match of a query word."""
     text = str(text)
     if len(text) <= EXCERPT_LENGTH:
         return text
-    found = text.lower().find(query.lower()) if query else -1
-    start = max(0, found - EXCERPT_LENGTH // 3) if found > 0 else 0
+    pattern = terms_pattern(query)
+    found = pattern.search(text) if pattern else None
+    start = max(0, found.start() - EXCERPT_LENGTH // 3) if found else 0
     end = start + EXCERPT_LENGTH
     return f"{'…' if start else ''}{text[start:end].strip()}{'…' if end < len(text) else ''}"
 
 
 @register.filter
 def highlight(text, query):
-    """Escape text, then wrap case-insensitive matches of query in <mark>.
+    """Escape text, then wrap case-insensitive matches of the query's words in <mark>.
 
     Each piece is escaped before it is joined, so neither text nor query can inject markup.
     """
     text = str(text)
-    if not query:
+    pattern = terms_pattern(query)
+    if pattern is None:
         return escape(text)
     pieces = []
     last = 0
-    for match in re.finditer(re.escape(query), text, flags=re.IGNORECASE):
+    for match in pattern.finditer(text):
         pieces.append(escape(text[last : match.start()]))
         pieces.append(format_html("<mark>{}</mark>", match.group()))
         last = match.end()

@@ -1,0 +1,197 @@
+"""Search behaviour only the PostgreSQL backend has: stemming, ranking, typo tolerance, and
+the GIN indexes its queries rely on. The SQLite run skips this module; CI runs it on
+PostgreSQL."""
+
+import pytest
+from django.contrib.auth.models import AnonymousUser
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+
+from glossary.models import Link, Snippet, Topic
+from glossary.search import MAX_RESULTS, RANK_CANDIDATES, search
+
+pytestmark = [pytest.mark.django_db, pytest.mark.postgresql]
+
+reader = AnonymousUser()
+
+
+@pytest.fixture(autouse=True)
+def postgresql_only(db):
+    if connection.vendor != "postgresql":
+        pytest.skip("PostgreSQL search: set DATABASE_URL to a PostgreSQL database")
+
+
+@pytest.fixture
+def databases(db):
+    names = ["PostgreSQL", "MongoDB", "Redis", "SQLite", "MySQL", "Cassandra", "DuckDB"]
+    topics = {
+        name: Topic.objects.create(name=name, slug=name.lower(), summary=f"{name} stores data.")
+        for name in names
+    }
+    topics["PostgreSQL"].aliases = "Postgres, PG"
+    topics["PostgreSQL"].save()
+    return topics
+
+
+def names(topics):
+    return [topic.name for topic in topics]
+
+
+class TestTypos:
+    @pytest.mark.parametrize(
+        "query, expected",
+        [
+            ("postgress", "PostgreSQL"),
+            ("postgrsql", "PostgreSQL"),
+            ("mongo db", "MongoDB"),
+            ("mongo", "MongoDB"),
+            ("reddis", "Redis"),
+            ("Cassandar", "Cassandra"),
+        ],
+    )
+    def test_a_misspelt_name_finds_its_topic_first(self, databases, query, expected):
+        assert names(search(query, reader).topics)[:1] == [expected]
+
+    def test_a_misspelt_alias_finds_its_topic(self, databases):
+        databases["Redis"].aliases = "Valkey"
+        databases["Redis"].save()
+
+        assert names(search("valky", reader).topics)[:1] == ["Redis"]
+
+    def test_unrelated_words_find_nothing(self, databases):
+        assert search("xylophone", reader).total == 0
+
+
+class TestRanking:
+    def test_a_name_match_ranks_above_a_summary_only_match(self, db):
+        # Alphabetical order would put the summary-only match first.
+        Topic.objects.create(name="KeyDB", slug="keydb", summary="A faster fork of Redis.")
+        redis = Topic.objects.create(name="Redis", slug="redis", summary="In-memory store.")
+
+        assert search("redis", reader).topics[0] == redis
+
+    def test_a_link_title_match_ranks_above_a_description_match(self, databases):
+        topic = databases["Redis"]
+        Link.objects.create(
+            topic=topic,
+            url="https://a.example/",
+            title="A caching guide",
+            description="Uses a cluster for sessions.",
+        )
+        Link.objects.create(topic=topic, url="https://z.example/", title="Zero-downtime cluster")
+
+        assert [link.title for link in search("cluster", reader).links] == [
+            "Zero-downtime cluster",
+            "A caching guide",
+        ]
+
+    def test_a_snippet_title_match_ranks_above_a_code_match(self, databases):
+        topic = databases["SQLite"]
+        Snippet.objects.create(
+            topic=topic, title="A first table", slug="a", code="# vacuum later", runtime="python"
+        )
+        Snippet.objects.create(
+            topic=topic, title="Vacuum", slug="z", code="print(1)", runtime="python"
+        )
+
+        assert [snippet.slug for snippet in search("vacuum", reader).snippets] == ["z", "a"]
+
+    def test_it_matches_other_forms_of_a_word(self, databases):
+        databases["PostgreSQL"].summary = "Streaming replication and logical decoding."
+        databases["PostgreSQL"].save()
+
+        assert names(search("replicating", reader).topics) == ["PostgreSQL"]
+
+    def test_it_reads_websearch_syntax(self, databases):
+        for name in ("PostgreSQL", "MySQL"):
+            databases[name].summary = f"{name} is an open source relational database."
+            databases[name].save()
+
+        assert names(search('"open source" -mysql', reader).topics) == ["PostgreSQL"]
+        assert set(names(search("relational or duckdb", reader).topics)) == {
+            "PostgreSQL",
+            "MySQL",
+            "DuckDB",
+        }
+
+    def test_stop_words_alone_find_nothing(self, databases):
+        assert search("the and of", reader).total == 0
+
+    def test_it_shows_the_first_results_of_a_common_word(self, databases):
+        topic = databases["DuckDB"]
+        Link.objects.bulk_create(
+            Link(
+                topic=topic,
+                url=f"https://example.com/{number}",
+                normalized_url=f"https://example.com/{number}",
+                domain="example.com",
+                title=f"Analytics notes {number}",
+            )
+            for number in range(RANK_CANDIDATES + 10)
+        )
+
+        results = search("analytics", reader)
+
+        assert len(results.links) == MAX_RESULTS
+        assert results.limited
+
+
+class TestHighlights:
+    @pytest.fixture
+    def hostile(self, databases):
+        databases["Redis"].summary = "Keeps <script>alert(1)</script> data in memory."
+        databases["Redis"].save()
+        Link.objects.create(
+            topic=databases["Redis"],
+            url="https://redis.example/",
+            title="Redis <b>memory</b> guide",
+        )
+
+    def test_matched_words_are_marked_and_markup_stays_escaped(self, client, hostile):
+        response = client.get(reverse("glossary:search"), {"q": "memory"})
+
+        html = response.content.decode()
+        assert names(response.context["results"].topics) == ["Redis"]
+        assert "<script>" not in html
+        assert "Redis &lt;b&gt;<mark>memory</mark>&lt;/b&gt; guide" in html
+
+    def test_markup_in_the_query_stays_escaped(self, client, hostile):
+        response = client.get(reverse("glossary:search"), {"q": "<b>memory</b> <script>"})
+
+        html = response.content.decode()
+        assert response.status_code == 200
+        assert "<b>" not in html
+        assert "<script>" not in html
+
+
+class TestIndexes:
+    @pytest.fixture
+    def plans(self, databases):
+        """The plan of each search query, with sequential scans priced out so that
+        any usable index is used on these small tables."""
+        with CaptureQueriesContext(connection) as captured:
+            search("postgres", reader)
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL enable_seqscan = off")
+            plans = []
+            for query in captured.captured_queries:
+                cursor.execute(f"EXPLAIN {query['sql']}")
+                plans.append("\n".join(row[0] for row in cursor.fetchall()))
+            cursor.execute("RESET enable_seqscan")
+        return plans
+
+    def test_there_are_three_queries(self, plans):
+        assert len(plans) == 3
+
+    def test_topics_use_the_full_text_and_trigram_indexes(self, plans):
+        topic_plan = plans[0]
+        assert "topic_search_vector" in topic_plan
+        assert "topic_name_trgm" in topic_plan
+        assert "topic_aliases_trgm" in topic_plan
+
+    def test_links_use_the_full_text_index(self, plans):
+        assert "link_search_vector" in plans[1]
+
+    def test_snippets_use_the_full_text_index(self, plans):
+        assert "snippet_search_vector" in plans[2]
