@@ -17,6 +17,9 @@ Redis channel layer, so any number of each can share one Redis:
 - run.cancel {run, reply_to}: sent to that worker; it kills the run's processes and
   answers run.stopped {run}.
 
+A worker takes a run by claiming it in Redis, and renews the claim while the run goes on.
+When the reader has heard nothing for a while, the claim tells a worker that is gone (or
+never came) from a Daphne process that is only slow to read its messages under load.
 The reader gets an error event, never silence, when no worker takes the run, when its
 worker stops answering, or when Redis is full or gone.
 """
@@ -46,8 +49,12 @@ STALE_SECONDS = PICKUP_SECONDS - 1
 SEND_SECONDS = 2
 FULL_PATIENCE_SECONDS = 2
 STOP_SECONDS = 2
-# Longer than a request can wait in Redis (the channel layer's expiry).
-CLAIM_SECONDS = 60
+# Longer than a request can wait in Redis (the channel layer's expiry); renewed twice a
+# second at most while the run goes on, and marked FINISHED at its end.
+CLAIM_SECONDS = 120
+RENEW_SECONDS = 0.5
+RUNNING = b"running"
+FINISHED = b"finished"
 # TimeoutError (a silent Redis) is an OSError, like a refused connection.
 LAYER_ERRORS = (OSError, RedisError)
 
@@ -72,6 +79,34 @@ async def send(layer, channel, message, patience=0):
             if time.monotonic() >= give_up:
                 raise
             await asyncio.sleep(FLUSH_SECONDS)
+
+
+def claim_of(layer, run_id):
+    """The Redis connection and key that hold which worker took the run.
+
+    The claim is this module's own use of the Redis layer's connections: a worker makes
+    it with SET NX, so a run never runs twice (django/channels_redis#163: readers of a
+    shared channel can each get the same message).
+    """
+    return layer.connection(layer.consistent_hash(run_id)), f"{layer.prefix}claimed:{run_id}"
+
+
+async def claim_state(layer, run_id):
+    """None if no worker took the run; "alive" while its worker renews the claim, or once
+    the worker has finished and its last events may still be on their way; else "gone"."""
+    connection, key = claim_of(layer, run_id)
+    async with connection.pipeline(transaction=False) as pipeline:
+        value, left_ms = await pipeline.get(key).pttl(key).execute()
+    if value is None:
+        return None
+    age = CLAIM_SECONDS - left_ms / 1000
+    # Finished: its messages wait in Redis until the layer's expiry, however slow we read.
+    limit = layer.expiry if value == FINISHED else SILENCE_SECONDS
+    return "alive" if age < limit else "gone"
+
+
+class RunFailed(Exception):
+    pass
 
 
 # The Daphne side ---------------------------------------------------------------------
@@ -104,18 +139,14 @@ async def run_on_worker(code, runtime):
         yield runner.error_event(UNREACHABLE)
         return
 
+    replies = Replies(layer, reply_to)
     worker, seq = None, 0
     try:
         while True:
             try:
-                async with asyncio.timeout(SILENCE_SECONDS if worker else PICKUP_SECONDS):
-                    batch = await layer.receive(reply_to)
-            except TimeoutError:
-                yield runner.error_event(LOST if worker else NO_WORKER)
-                break
-            except LAYER_ERRORS:
-                logger.exception("Lost the channel layer during run %s.", run_id)
-                yield runner.error_event(UNREACHABLE)
+                batch = await next_batch(replies, run_id, picked_up=worker is not None)
+            except RunFailed as failure:
+                yield runner.error_event(str(failure))
                 break
             worker = batch["worker"]
             if batch["seq"] != seq:
@@ -126,75 +157,144 @@ async def run_on_worker(code, runtime):
                 yield event
                 if event["type"] in ("exit", "error"):
                     return
+        if worker:
+            # Given up on: should the worker still be there, it need not go on.
+            await stop_on_worker(replies, worker, run_id, wait=False)
     except (GeneratorExit, asyncio.CancelledError):
         # The reader pressed Stop or left.
         if worker:
-            await stop_on_worker(layer, worker, run_id, reply_to)
+            await stop_on_worker(replies, worker, run_id)
         raise
-    if worker:
-        # Given up on: should the worker still be there, it need not go on.
-        await stop_on_worker(layer, worker, run_id, reply_to, wait=False)
+    finally:
+        replies.close()
 
 
-async def stop_on_worker(layer, worker, run_id, reply_to, wait=True):
-    """Ask the worker to kill the run and, if wait, wait briefly until it says it has."""
+class Replies:
+    """The messages on one run's reply channel.
+
+    Waiting with a timeout never cancels a receive: channels_redis loses the message in
+    flight when a receive that is reading for the whole process is cancelled. Only a run
+    that ends without its last message (lost, cancel unconfirmed) cancels one, in close().
+    """
+
+    def __init__(self, layer, channel):
+        self.layer = layer
+        self.channel = channel
+        self.pending = None
+
+    async def next(self, timeout):
+        """The next message, or None after timeout seconds."""
+        if self.pending is None:
+            self.pending = asyncio.ensure_future(self.layer.receive(self.channel))
+        done, _ = await asyncio.wait({self.pending}, timeout=timeout)
+        if not done:
+            return None
+        received, self.pending = self.pending, None
+        return received.result()
+
+    def close(self):
+        if self.pending is not None:
+            self.pending.cancel()
+
+
+async def next_batch(replies, run_id, picked_up):
+    """The run's next batch of events; RunFailed if its worker is gone or never came."""
     try:
-        await send(layer, worker, {"type": "run.cancel", "run": run_id, "reply_to": reply_to})
+        while True:
+            batch = await replies.next(SILENCE_SECONDS if picked_up else PICKUP_SECONDS)
+            if batch is not None:
+                return batch
+            state = await claim_state(replies.layer, run_id)
+            if state != "alive":
+                raise RunFailed(NO_WORKER if state is None and not picked_up else LOST)
+            # Alive: this process is only slow to read its messages; wait on.
+    except LAYER_ERRORS:
+        logger.exception("Lost the channel layer during run %s.", run_id)
+        raise RunFailed(UNREACHABLE) from None
+
+
+async def stop_on_worker(replies, worker, run_id, wait=True):
+    """Ask the worker to kill the run and, if wait, wait briefly until it says it has."""
+    cancel = {"type": "run.cancel", "run": run_id, "reply_to": replies.channel}
+    try:
+        await send(replies.layer, worker, cancel)
         if not wait:
             return
-        async with asyncio.timeout(STOP_SECONDS):
+        give_up = time.monotonic() + STOP_SECONDS
+        while time.monotonic() < give_up:
             # Output the worker sent before it heard of the cancel is dropped here.
-            while (await layer.receive(reply_to))["type"] != "run.stopped":
-                pass
+            message = await replies.next(give_up - time.monotonic())
+            if message and message["type"] == "run.stopped":
+                return
     except (ChannelFull, *LAYER_ERRORS):
-        logger.warning("Run %s: worker %s did not confirm the cancel.", run_id, worker)
+        pass
+    logger.warning("Run %s: worker %s did not confirm the cancel.", run_id, worker)
 
 
 # The worker side ---------------------------------------------------------------------
 
 
 class Outbox:
-    """A run's events on their way to its reader, sent in batches."""
+    """A run's events on their way to its reader, in batches.
+
+    A batch goes at once for start, exit and error and for the first event of each other
+    kind; 50 ms after output (or at 16 KiB of it); else with the heartbeat, once a second.
+    The first batch, empty if need be, goes within 50 ms: it tells the reader which worker
+    took the run. A queue position that keeps changing only goes as its latest value.
+    """
 
     def __init__(self, layer, reply_to, run_id, worker):
         self.layer = layer
         self.reply_to = reply_to
+        self.run_id = run_id
         self.header = {"type": "run.events", "run": run_id, "worker": worker}
         self.seq = 0
         self.events = []
         self.size = 0
-        self.urgent = False
-        self.output_seen = False
-        self.oldest = self.last_sent = time.monotonic()
+        self.seen = set()
+        self.last_sent = self.renewed = time.monotonic()
+        self.due = self.last_sent + FLUSH_SECONDS
+
+    async def renew(self, value):
+        connection, key = claim_of(self.layer, self.run_id)
+        async with asyncio.timeout(SEND_SECONDS):
+            await connection.set(key, value, ex=CLAIM_SECONDS)
+        self.renewed = time.monotonic()
 
     def add(self, event):
-        output = event["type"] in ("stdout", "stderr")
-        if output and self.events and self.events[-1]["type"] == event["type"]:
+        kind = event["type"]
+        last = self.events[-1] if self.events else {"type": None}
+        if kind == last["type"] and kind in ("stdout", "stderr"):
             # One event per stream and batch: fewer, larger WebSocket frames.
-            last = self.events[-1]
             self.events[-1] = {**last, "text": last["text"] + event["text"]}
+        elif kind == last["type"] == "queued":
+            self.events[-1] = event
         else:
             self.events.append(event)
-        if len(self.events) == 1:
-            self.oldest = time.monotonic()
         self.size += len(event.get("text", ""))
-        self.urgent |= not output or not self.output_seen
-        self.output_seen |= output
+        now = time.monotonic()
+        if kind not in self.seen or kind in ("start", "exit", "error") or self.size >= FLUSH_BYTES:
+            self.due = now
+        elif kind == "queued":
+            self.due = min(self.due, self.last_sent + HEARTBEAT_SECONDS)
+        else:
+            self.due = min(self.due, now + FLUSH_SECONDS)
+        self.seen.add(kind)
 
     def until_due(self):
         """Seconds until the next batch must go (0: now)."""
-        if self.urgent or self.size >= FLUSH_BYTES:
-            return 0
-        if self.events:
-            return max(0, self.oldest + FLUSH_SECONDS - time.monotonic())
-        return max(0, self.last_sent + HEARTBEAT_SECONDS - time.monotonic())
+        return max(0, self.due - time.monotonic())
 
     async def flush(self):
+        if time.monotonic() - self.renewed >= RENEW_SECONDS:
+            # Before the send: a reader that hears nothing finds the claim as old or older.
+            await self.renew(RUNNING)
         message = {**self.header, "seq": self.seq, "events": self.events}
         self.seq += 1
-        self.events, self.size, self.urgent = [], 0, False
+        self.events, self.size = [], 0
         await send(self.layer, self.reply_to, message, patience=FULL_PATIENCE_SECONDS)
         self.last_sent = time.monotonic()
+        self.due = self.last_sent + HEARTBEAT_SECONDS
 
 
 class RunWorkerConsumer(AsyncConsumer):
@@ -227,16 +327,10 @@ class RunWorkerConsumer(AsyncConsumer):
         task.add_done_callback(lambda _: self.runs.pop(run_id, None))
 
     async def claim(self, run_id):
-        """Whether this worker is the first to take the run.
-
-        channels_redis can hand one message of a shared channel to two readers: each puts
-        back what the others have in flight (django/channels_redis#163). The claim keeps a
-        run from running twice; it can go when that issue is fixed.
-        """
-        layer = self.channel_layer
-        connection = layer.connection(layer.consistent_hash(run_id))
-        key = f"{layer.prefix}claimed:{run_id}"
-        return await connection.set(key, self.channel_name, nx=True, ex=CLAIM_SECONDS)
+        """Whether this worker is the first to take the run (see claim_of)."""
+        connection, key = claim_of(self.channel_layer, run_id)
+        async with asyncio.timeout(SEND_SECONDS):
+            return await connection.set(key, RUNNING, nx=True, ex=CLAIM_SECONDS)
 
     async def run_cancel(self, message):
         if task := self.runs.get(message["run"]):
@@ -253,7 +347,6 @@ class RunWorkerConsumer(AsyncConsumer):
         events = asyncio.Queue()
         producer = asyncio.create_task(produce(code, runtime, events))
         try:
-            await outbox.flush()  # tells the reader at once which worker took the run
             while True:
                 if outbox.until_due() == 0:
                     await outbox.flush()
@@ -267,6 +360,7 @@ class RunWorkerConsumer(AsyncConsumer):
                 outbox.add(event)
             if outbox.events:
                 await outbox.flush()
+            await outbox.renew(FINISHED)
         except (ChannelFull, *LAYER_ERRORS) as error:
             logger.warning("Stopped run %s: its reader cannot be reached (%r).", run_id, error)
         finally:

@@ -80,7 +80,7 @@ def real_parts():
 def use_redis_layer(settings, prefix, **config):
     # As config/settings/base.py has it, on a database and prefix of these tests' own.
     host = {"address": REDIS_URL, "socket_timeout": 15}
-    config = {"hosts": [host], "prefix": prefix, "capacity": 1000, "expiry": 10, **config}
+    config = {"hosts": [host], "prefix": prefix, "capacity": 1000, **config}
     settings.CHANNEL_LAYERS = {
         "default": {"BACKEND": "channels_redis.core.RedisChannelLayer", "CONFIG": config}
     }
@@ -246,6 +246,25 @@ class TestWhenRunsCannotBeHandedOver:
 
         assert reply == {"type": "error", "message": workers.UNREACHABLE}
         assert second == {"type": "error", "message": "Nothing is running."}
+
+
+@pytest.mark.asyncio
+async def test_a_reader_slow_to_read_is_not_told_a_finished_run_was_lost(redis_layer):
+    layer = get_channel_layer()
+    run_id, channel = uuid.uuid4().hex, await layer.new_channel()
+    connection, key = workers.claim_of(layer, run_id)
+    await connection.set(key, workers.FINISHED, ex=workers.CLAIM_SECONDS)
+    replies = workers.Replies(layer, channel)
+    waiting = asyncio.create_task(workers.next_batch(replies, run_id, picked_up=True))
+
+    await asyncio.sleep(workers.SILENCE_SECONDS + 0.5)
+    still_waiting = not waiting.done()
+    batch = {"type": "run.events", "run": run_id, "worker": "w", "seq": 0, "events": []}
+    await layer.send(channel, batch)
+
+    assert still_waiting
+    assert await asyncio.wait_for(waiting, 5) == batch
+    replies.close()
 
 
 def manage(*args, **env):

@@ -91,8 +91,9 @@ if REDIS_URL:
                 # All sockets of one Daphne process share one list of this many messages;
                 # a run sends a batch every 50 ms at most, 16 KiB at most each.
                 "capacity": 1000,
-                # A run message older than this is of no use: readers give up after 5 s.
-                "expiry": 10,
+                # Under load a Daphne process may read its messages seconds late: a run's
+                # output waits this long (the default) rather than being dropped.
+                "expiry": 60,
             },
         }
     }
