@@ -338,6 +338,12 @@ async def start_process(runtime, limits, sandbox, database=None, run_dir=None):
     command = [interpreter, "-u", "-I", "-B", "-c", bootstrap]
     # The bootstrap lowers the CPU limit to the snippet's budget once warmed up.
     spawn_limits = dataclasses.replace(limits, cpu_seconds=limits.cpu_seconds + WARM_UP_CPU_SECONDS)
+    if database:
+        # The file limit is the snippet's allowance on top of the database it is given.
+        database_kb = -(-os.path.getsize(database) // 1024)
+        spawn_limits = dataclasses.replace(
+            spawn_limits, file_size_kb=limits.file_size_kb + database_kb
+        )
     opened = []
     try:
         if sandbox == "bubblewrap":

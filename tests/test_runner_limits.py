@@ -403,3 +403,21 @@ async def test_a_snippet_may_use_a_few_threads_under_the_memory_limit():
 
     assert text(events) == "threads done\n"
     assert exit_of(events)["reason"] == "ok"
+
+
+@pytest.mark.asyncio
+async def test_django_snippets_write_to_their_database_but_not_large_files():
+    code = (
+        "from glossary.models import Topic\n"
+        "for n in range(50):\n"
+        "    Topic.objects.create(name=f'Extra {n}', slug=f'extra-{n}', summary='x' * 500)\n"
+        "print('saved', Topic.objects.filter(slug__startswith='extra-').count())\n"
+        "try:\n"
+        "    with open('big.bin', 'wb') as f:\n"
+        "        f.write(b'x' * 4 * 1024 * 1024)\n"
+        "except OSError as error:\n"
+        "    print('refused', error.strerror)\n"
+    )
+    events = await collect(code, runtime="django", wall_seconds=10, file_size_kb=512)
+
+    assert text(events) == "saved 50\nrefused File too large\n", text(events, "stderr")
