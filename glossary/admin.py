@@ -1,8 +1,9 @@
 from django.contrib import admin, messages
 from django.db.models import Count
 from django.forms.models import BaseInlineFormSet
+from django.utils import timezone
 
-from .models import Link, Snippet, Topic, normalize_url
+from .models import ContentRevision, Link, Snippet, Topic, normalize_url
 
 
 class PublishActionsMixin:
@@ -10,12 +11,14 @@ class PublishActionsMixin:
 
     @admin.action(description="Publish selected items")
     def publish(self, request, queryset):
-        count = queryset.update(is_published=True)
+        count = queryset.update(is_published=True, updated=timezone.now())
+        ContentRevision.bump()  # update() sends no signals
         self.message_user(request, f"Published {count} item(s).", messages.SUCCESS)
 
     @admin.action(description="Unpublish selected items")
     def unpublish(self, request, queryset):
-        count = queryset.update(is_published=False)
+        count = queryset.update(is_published=False, updated=timezone.now())
+        ContentRevision.bump()
         self.message_user(request, f"Unpublished {count} item(s).", messages.SUCCESS)
 
 

@@ -3,8 +3,8 @@ from urllib.parse import urlsplit, urlunsplit
 from django.core.exceptions import ValidationError
 from django.core.validators import URLValidator
 from django.db import models
-from django.db.models import Count, Prefetch, Q
-from django.db.models.signals import pre_save
+from django.db.models import Count, F, Prefetch, Q
+from django.db.models.signals import m2m_changed, post_delete, post_save, pre_save
 from django.dispatch import receiver
 from django.urls import reverse
 from django.utils import timezone
@@ -184,6 +184,7 @@ class Link(models.Model):
 
     class Meta:
         ordering = ["topic", "group", "position", "title"]
+        indexes = [models.Index(fields=["-created", "-id"], name="link_newest_idx")]
         constraints = [
             models.UniqueConstraint(
                 fields=["topic", "normalized_url"],
@@ -327,6 +328,43 @@ class Snippet(models.Model):
     @property
     def is_runnable(self):
         return bool(self.runtime)
+
+
+class ContentRevision(models.Model):
+    """A counter bumped whenever readers' content changes; cached pages are keyed on it.
+
+    It lives in the database so every server process sees the same number.
+    """
+
+    number = models.PositiveBigIntegerField(default=0)
+
+    class Meta:
+        ordering = ["pk"]
+
+    def __str__(self):
+        return f"Content revision {self.number}"
+
+    @classmethod
+    def current(cls):
+        """The current revision number (one query)."""
+        return cls.objects.filter(pk=1).values_list("number", flat=True).first() or 0
+
+    @classmethod
+    def bump(cls):
+        if not cls.objects.filter(pk=1).update(number=F("number") + 1):
+            cls.objects.get_or_create(pk=1, defaults={"number": 1})
+
+
+@receiver([post_save, post_delete])
+def bump_revision_on_change(sender, **kwargs):
+    if sender in (Topic, Link, Snippet):
+        ContentRevision.bump()
+
+
+@receiver(m2m_changed, sender=Topic.see_also.through)
+def bump_revision_on_see_also_change(sender, action, **kwargs):
+    if action.startswith("post_"):
+        ContentRevision.bump()
 
 
 @receiver(pre_save)

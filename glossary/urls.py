@@ -2,6 +2,7 @@ from django.contrib.sitemaps.views import sitemap
 from django.urls import path, register_converter
 
 from . import views
+from .caching import cache_page_for_readers as cached
 from .feeds import NewLinksFeed
 from .sitemaps import SITEMAPS
 
@@ -22,11 +23,11 @@ register_converter(LetterConverter, "letter")
 
 app_name = "glossary"
 urlpatterns = [
-    path("", views.home, name="home"),
-    path("letters/<letter:letter>/", views.LetterView.as_view(), name="letter-detail"),
-    path("topics/<slug:slug>/", views.TopicDetailView.as_view(), name="topic-detail"),
+    path("", cached(views.home), name="home"),
+    path("letters/<letter:letter>/", cached(views.LetterView.as_view()), name="letter-detail"),
+    path("topics/<slug:slug>/", cached(views.TopicDetailView.as_view()), name="topic-detail"),
     path("links/", views.LinkListView.as_view(), name="link-list"),
-    path("snippets/<slug:slug>/", views.SnippetDetailView.as_view(), name="snippet-detail"),
+    path("snippets/<slug:slug>/", cached(views.SnippetDetailView.as_view()), name="snippet-detail"),
     path("search/", views.search, name="search"),
     path("about/", views.AboutView.as_view(), name="about"),
     path("feeds/links/", NewLinksFeed(), name="link-feed"),

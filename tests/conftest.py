@@ -1,4 +1,5 @@
 import os
+import uuid
 
 import pytest
 
@@ -14,6 +15,14 @@ def require(condition, reason):
     if IN_CI:
         pytest.fail(f"{reason} (required under CI=true)")
     pytest.skip(reason)
+
+
+@pytest.fixture(autouse=True)
+def cache_of_its_own(settings):
+    """Each test gets an empty cache: revision numbers repeat after rollbacks."""
+    settings.CACHES = {
+        name: {**config, "KEY_PREFIX": uuid.uuid4().hex} for name, config in settings.CACHES.items()
+    }
 
 
 @pytest.fixture

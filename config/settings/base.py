@@ -100,6 +100,13 @@ if REDIS_URL:
 else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
 
+# Cached pages are keyed on the content revision, so a per-process memory cache is
+# never stale; Redis lets all processes share what one has rendered.
+if REDIS_URL:
+    CACHES = {
+        "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
+    }
+
 # "local": each Daphne process runs snippets itself. "workers": Daphne hands runs to
 # `manage.py runworker snippet-runs` processes over Redis (glossary/workers.py).
 RUNNER_MODE = os.environ.get("RUNNER_MODE") or "local"

@@ -1,0 +1,90 @@
+"""Readers get cached pages that are never stale and never share a CSP nonce."""
+
+import re
+
+import pytest
+from django.test import Client
+from django.urls import reverse
+
+from glossary.models import Link, Topic
+
+PAGES = ["home", "topic"]
+
+
+def url_of(page, topic):
+    return reverse("glossary:home") if page == "home" else topic.get_absolute_url()
+
+
+def nonce_of(response):
+    return re.search(r'nonce="([^"]+)"', response.text).group(1)
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_a_repeat_visit_costs_one_query(client, link, page, django_assert_num_queries):
+    url = url_of(page, link.topic)
+    first = client.get(url)
+
+    with django_assert_num_queries(1):
+        second = client.get(url)
+
+    assert second.status_code == 200
+    assert second.text.replace(nonce_of(second), "") == first.text.replace(nonce_of(first), "")
+
+
+def test_each_cached_page_carries_its_own_nonce_matching_its_header(client, topic):
+    responses = [client.get(topic.get_absolute_url()) for _ in range(3)]
+
+    nonces = [nonce_of(response) for response in responses]
+    assert len(set(nonces)) == 3
+    for nonce, response in zip(nonces, responses, strict=True):
+        assert f"'nonce-{nonce}'" in response.headers["Content-Security-Policy"]
+
+
+def test_an_edit_shows_at_once(client, topic):
+    client.get(topic.get_absolute_url())
+    topic.summary = "Now with **MVCC**."
+    topic.save()
+
+    assert "<strong>MVCC</strong>" in client.get(topic.get_absolute_url()).text
+
+
+def test_a_deleted_link_disappears_at_once(client, link):
+    client.get(reverse("glossary:home"))
+    link.delete()
+
+    assert "PostgreSQL docs" not in client.get(reverse("glossary:home")).text
+
+
+def test_a_see_also_change_shows_at_once(client, topic):
+    other = Topic.objects.create(name="MVCC", slug="mvcc")
+    client.get(topic.get_absolute_url())
+    topic.see_also.add(other)
+
+    assert other.get_absolute_url() in client.get(topic.get_absolute_url()).text
+
+
+def test_unpublishing_in_the_admin_hides_a_cached_topic(staff_client, topic):
+    reader = Client()
+    assert reader.get(topic.get_absolute_url()).status_code == 200
+    staff_client.post(
+        reverse("admin:glossary_topic_changelist"),
+        {"action": "unpublish", "_selected_action": [topic.pk]},
+    )
+
+    assert reader.get(topic.get_absolute_url()).status_code == 404
+
+
+def test_staff_never_get_a_readers_cached_page(staff_client, topic):
+    draft = Link.objects.create(
+        topic=topic, url="https://example.com/draft", title="Draft link", is_published=False
+    )
+    assert draft.title not in Client().get(topic.get_absolute_url()).text
+
+    assert draft.title in staff_client.get(topic.get_absolute_url()).text
+
+
+def test_missing_pages_are_not_cached(client, db):
+    assert client.get("/topics/nothing-here/").status_code == 404
+    Topic.objects.create(name="Nothing here", slug="nothing-here")
+
+    assert client.get("/topics/nothing-here/").status_code == 200
