@@ -1,8 +1,8 @@
 """The sandbox sees the project wherever it is checked out, even under /tmp."""
 
 import os
-import sys
 import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
