@@ -1,5 +1,6 @@
 from urllib.parse import urlsplit, urlunsplit
 
+from django.contrib.postgres.search import SearchVectorField
 from django.core.exceptions import ValidationError
 from django.core.validators import URLValidator
 from django.db import models
@@ -93,6 +94,7 @@ class Topic(models.Model):
         blank=True,
         help_text="Other names readers search for, separated by commas (e.g. Postgres, PG).",
     )
+    search_vector = SearchVectorField(null=True, editable=False)
     parent = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="children"
     )
@@ -174,6 +176,7 @@ class Link(models.Model):
     domain = models.CharField(max_length=255, editable=False)
     title = models.CharField(max_length=200)
     description = models.TextField(blank=True)
+    search_vector = SearchVectorField(null=True, editable=False)
     group = models.CharField(max_length=16, choices=LinkGroup, default=LinkGroup.DOCS)
     position = models.PositiveIntegerField(default=0)
     is_published = models.BooleanField("published", default=True)
@@ -272,6 +275,7 @@ class Snippet(models.Model):
     description_html = models.TextField(editable=False, blank=True)
     code = models.TextField()
     highlighted = models.TextField(editable=False, blank=True)
+    search_vector = SearchVectorField(null=True, editable=False)
     language = models.CharField(max_length=16, choices=Language, default=Language.PYTHON)
     runtime = models.CharField(max_length=16, choices=Runtime, blank=True)
     display_only_reason = models.CharField(
