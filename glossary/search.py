@@ -5,9 +5,10 @@ On PostgreSQL it is weighted full-text search in websearch syntax, ranked, with 
 similarity on topic names and aliases so that a misspelt name still finds its topic;
 elsewhere (SQLite) it is a case-insensitive substring match.
 
-The GIN indexes behind the PostgreSQL queries are created by migration 0002 over the same
-expressions as the vectors below: change one and the other must follow, or the planner
-stops using the index (tests/test_search_postgresql.py checks the plans).
+On PostgreSQL each row's `search_vector` is kept current by a trigger (migration 0005, which
+also holds the weights: topic name and aliases A, summary B; link and snippet title B,
+description C, snippet code D) and has a GIN index; the trigram indexes on UPPER(name) and
+UPPER(aliases) come from migration 0002. tests/test_search_postgresql.py checks the plans.
 """
 
 from dataclasses import dataclass, field
@@ -15,35 +16,24 @@ from dataclasses import dataclass, field
 from django.contrib.postgres.search import (
     SearchQuery,
     SearchRank,
-    SearchVector,
     TrigramSimilarity,
     TrigramWordSimilarity,
 )
 from django.db import connection
-from django.db.models import ExpressionWrapper, FloatField, Q, Value
+from django.db.models import ExpressionWrapper, F, FloatField, Q, Value
 from django.db.models.functions import Greatest, Upper
 
 from .models import Link, Snippet, Topic
 
 MAX_QUERY_LENGTH = 200
 MAX_RESULTS = 50
-# Rows of each kind that get ranked. Ranking re-reads each row's text, so a common word
-# would otherwise rank tens of thousands of rows; past this many the page already asks
-# for another word, and which matches come first is best-effort.
+# Rows of each kind that get ranked. Ranking reads each candidate's stored vector, and a
+# common word matches most of 100,000 links (ranking them all took a search past 200 ms);
+# past this many the page already asks for another word, and which come first is
+# best-effort.
 RANK_CANDIDATES = 200
 
-SEARCH_CONFIG = "english"
-TOPIC_VECTOR = SearchVector("name", "aliases", weight="A", config=SEARCH_CONFIG) + SearchVector(
-    "summary", weight="B", config=SEARCH_CONFIG
-)
-LINK_VECTOR = SearchVector("title", weight="B", config=SEARCH_CONFIG) + SearchVector(
-    "description", weight="C", config=SEARCH_CONFIG
-)
-SNIPPET_VECTOR = (
-    SearchVector("title", weight="B", config=SEARCH_CONFIG)
-    + SearchVector("description", weight="C", config=SEARCH_CONFIG)
-    + SearchVector("code", weight="D", config=SEARCH_CONFIG)
-)
+SEARCH_CONFIG = "english"  # as in the triggers of migration 0005
 
 
 @dataclass
@@ -126,23 +116,23 @@ def postgresql_backend(query, user):
     text_query = SearchQuery(query, config=SEARCH_CONFIG, search_type="websearch")
     return (
         _ranked_topics(query, text_query, user),
-        _ranked(Link, LINK_VECTOR, text_query, user),
-        _ranked(Snippet, SNIPPET_VECTOR, text_query, user),
+        _ranked(Link, text_query, user),
+        _ranked(Snippet, text_query, user),
     )
 
 
-def _ranked(model, vector, text_query, user):
+def _ranked(model, text_query, user):
     candidates = (
         model.objects.visible_to(user)
-        .alias(vector=vector)
-        .filter(vector=text_query)
+        .filter(search_vector=text_query)
         .order_by()
         .values("pk")[:RANK_CANDIDATES]
     )
     return list(
         model.objects.filter(pk__in=candidates)
         .select_related("topic")
-        .annotate(rank=SearchRank(vector, text_query))
+        .defer("search_vector", "topic__search_vector")
+        .annotate(rank=SearchRank(F("search_vector"), text_query))
         .order_by("-rank", "title", "pk")[:MAX_RESULTS]
     )
 
@@ -150,29 +140,36 @@ def _ranked(model, vector, text_query, user):
 def _ranked_topics(query, text_query, user):
     """Topics matching the words, plus topics whose name or an alias looks like the words:
     trigram similarity ("postgress", "mongo db") or a plain substring ("gres", "🐘")."""
-    visible = Topic.objects.visible_to(user).order_by()
-    by_text = visible.alias(vector=TOPIC_VECTOR).filter(vector=text_query)
-    matches = Q(pk__in=by_text.values("pk")[:RANK_CANDIDATES])
+    visible = Topic.objects.visible_to(user).order_by().values("pk")
+    candidates = visible.filter(search_vector=text_query)[:RANK_CANDIDATES]
     name_similarity = Value(0.0)
     if words := " ".join(query_words(query)):
         # UPPER() so that the trigram indexes also serve icontains, which Django writes as
-        # UPPER(column) LIKE UPPER(pattern); trigrams ignore case either way.
-        by_name = visible.alias(upper_name=Upper("name"), upper_aliases=Upper("aliases")).filter(
-            Q(upper_name__trigram_similar=words)
-            | Q(upper_name__trigram_word_similar=words)
-            | Q(upper_aliases__trigram_word_similar=words)
-            | Q(name__icontains=words)
-            | Q(aliases__icontains=words)
-        )
-        matches |= Q(pk__in=by_name.values("pk"))
+        # UPPER(column) LIKE UPPER(pattern); trigrams ignore case either way. Each arm is a
+        # query of its own in a UNION: under one OR the planner scans every row instead.
+        by_name = visible.alias(upper_name=Upper("name"), upper_aliases=Upper("aliases"))
+        arms = [by_name.filter(Q(name__icontains=words) | Q(aliases__icontains=words))]
+        if any(char.isalnum() for char in words):
+            # Trigrams are made of letters and digits: without any, nothing is similar.
+            arms.append(
+                by_name.filter(
+                    Q(upper_name__trigram_similar=words)
+                    | Q(upper_name__trigram_word_similar=words)
+                    | Q(upper_aliases__trigram_word_similar=words)
+                )
+            )
+        candidates = candidates.union(*arms)
         name_similarity = Greatest(
             TrigramSimilarity("name", words),
             TrigramWordSimilarity(words, "name"),
             TrigramWordSimilarity(words, "aliases"),
         )
     score = ExpressionWrapper(
-        SearchRank(TOPIC_VECTOR, text_query) + name_similarity, output_field=FloatField()
+        SearchRank(F("search_vector"), text_query) + name_similarity, output_field=FloatField()
     )
     return list(
-        Topic.objects.filter(matches).annotate(rank=score).order_by("-rank", "name")[:MAX_RESULTS]
+        Topic.objects.filter(pk__in=candidates)
+        .defer("search_vector")
+        .annotate(rank=score)
+        .order_by("-rank", "name")[:MAX_RESULTS]
     )

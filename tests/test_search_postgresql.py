@@ -1,10 +1,15 @@
-"""Search behaviour only the PostgreSQL backend has: stemming, ranking, typo tolerance, and
-the GIN indexes its queries rely on. The SQLite run skips this module; CI runs it on
-PostgreSQL."""
+"""Search behaviour only the PostgreSQL backend has: stemming, ranking, typo tolerance, the
+stored vectors that triggers keep current, and the GIN indexes its queries rely on. The
+SQLite run skips this module; CI runs it on PostgreSQL."""
+
+import json
 
 import pytest
 from django.contrib.auth.models import AnonymousUser
+from django.contrib.postgres.search import SearchVector
+from django.core.management import call_command
 from django.db import connection
+from django.db.models import Value
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
@@ -137,6 +142,84 @@ class TestRanking:
         assert results.limited
 
 
+class TestStoredVectors:
+    def test_an_edit_is_found_at_once_and_the_old_words_are_not(self, databases):
+        topic = databases["DuckDB"]
+        topic.summary = "An embedded analytics engine, like a zeppelin for tables."
+        topic.save()
+
+        assert names(search("zeppelin", reader).topics) == ["DuckDB"]
+        assert "DuckDB" not in names(search("stores", reader).topics)
+
+    def test_a_partial_save_updates_the_vector(self, databases):
+        topic = databases["MySQL"]
+        topic.summary = "Forked in 2009."
+        topic.save(update_fields=["summary"])
+
+        assert names(search("forked", reader).topics) == ["MySQL"]
+
+    def test_a_queryset_update_updates_the_vector(self, databases):
+        Link.objects.create(topic=databases["Redis"], url="https://r.example/", title="Old title")
+
+        Link.objects.update(title="Sentinel failover")
+
+        assert [link.title for link in search("sentinel", reader).links] == ["Sentinel failover"]
+        assert search("old title", reader).links == []
+
+    def test_bulk_created_rows_are_found(self, databases):
+        topic = databases["SQLite"]
+        Snippet.objects.bulk_create(
+            Snippet(topic=topic, title=f"Pragma {n}", slug=f"p{n}", code="x", runtime="python")
+            for n in range(3)
+        )
+
+        assert len(search("pragma", reader).snippets) == 3
+
+    def test_rows_loaded_from_a_fixture_are_found(self, db, tmp_path):
+        fixture = tmp_path / "airships.json"
+        fixture.write_text(
+            json.dumps(
+                [
+                    {
+                        "model": "glossary.topic",
+                        "fields": {"name": "ZeppelinDB", "slug": "zeppelindb", "summary": "x"},
+                    },
+                    {
+                        "model": "glossary.link",
+                        "fields": {
+                            "topic": ["zeppelindb"],
+                            "url": "https://zeppelin.example/",
+                            "title": "Airship manual",
+                        },
+                    },
+                    {
+                        "model": "glossary.snippet",
+                        "fields": {
+                            "topic": ["zeppelindb"],
+                            "title": "Hello",
+                            "slug": "hello-zeppelin",
+                            "code": "print('airship')",
+                            "runtime": "python",
+                        },
+                    },
+                ]
+            )
+        )
+
+        call_command("loaddata", fixture, verbosity=0)
+
+        results = search("airship", reader)
+        assert [link.title for link in results.links] == ["Airship manual"]
+        assert [snippet.slug for snippet in results.snippets] == ["hello-zeppelin"]
+        assert names(search("zeppelindb", reader).topics) == ["ZeppelinDB"]
+
+    def test_a_written_vector_is_replaced_by_the_computed_one(self, databases):
+        Topic.objects.update(search_vector=SearchVector(Value("bogus")))
+
+        assert search("bogus", reader).topics == []
+        assert names(search("cassandra", reader).topics) == ["Cassandra"]
+
+
 class TestHighlights:
     @pytest.fixture
     def hostile(self, databases):
@@ -186,12 +269,15 @@ class TestIndexes:
 
     def test_topics_use_the_full_text_and_trigram_indexes(self, plans):
         topic_plan = plans[0]
-        assert "topic_search_vector" in topic_plan
+        assert "topic_search_vector_gin" in topic_plan
         assert "topic_name_trgm" in topic_plan
         assert "topic_aliases_trgm" in topic_plan
 
     def test_links_use_the_full_text_index(self, plans):
-        assert "link_search_vector" in plans[1]
+        assert "link_search_vector_gin" in plans[1]
 
     def test_snippets_use_the_full_text_index(self, plans):
-        assert "snippet_search_vector" in plans[2]
+        assert "snippet_search_vector_gin" in plans[2]
+
+    def test_ranking_reads_the_stored_vectors(self, plans):
+        assert all("to_tsvector" not in plan for plan in plans)
