@@ -1,10 +1,11 @@
 """Search latency on PostgreSQL: full-text + trigram backend next to the substring backend.
 
 Creates a scratch database next to the one DATABASE_URL names (glossary_bench_search,
-dropped afterwards), bulk-creates 5,000 topics, 100,000 links and 5,000 snippets, ANALYZEs,
-then times glossary.search.search() over a mix of queries (exact names, multi-word, typos,
-rare, common, no hits) with each backend on the same data. Prints p50/p95/p99 per kind and
-overall, and the EXPLAIN ANALYZE of the link query. The goal is p95 <= 20 ms.
+dropped afterwards), bulk-creates 5,000 topics, 100,000 links and 5,000 snippets (the
+database's triggers fill in their search vectors), ANALYZEs, then times the search backends
+over a mix of queries (exact names, multi-word, typos, rare, common, no hits) on the same
+data. Prints the load average, p50/p95/p99 per kind and overall, and the EXPLAIN ANALYZE of
+each search query for two of them. The goal is p95 <= 20 ms for every kind.
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/glossary .venv/bin/python bench/search.py
 """
@@ -112,7 +113,8 @@ def words(rng, weights, count):
 
 
 def build_data(topic_total, link_total, snippet_total):
-    """Bulk-create the content, filling in the derived fields save() would have set."""
+    """Bulk-create the content, filling in the derived fields save() would have set; the
+    search vectors come from the triggers of migration 0005."""
     from django.core.management import call_command
     from django.utils.text import slugify
 
@@ -199,6 +201,10 @@ def build_data(topic_total, link_total, snippet_total):
     Snippet.objects.bulk_create(snippets, batch_size=2000)
 
 
+def load_average():
+    return " ".join(f"{load:.2f}" for load in os.getloadavg())
+
+
 def percentile(samples, fraction):
     ordered = sorted(samples)
     return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
@@ -245,9 +251,10 @@ def print_table(results):
             f"{kind:<12}{count:>5}  {'{:8.2f} {:8.2f} {:8.2f}'.format(*fast):>26}  "
             f"{'{:8.2f} {:8.2f} {:8.2f}'.format(*slow):>26}  {slow[1] / fast[1]:>8.1f}x"
         )
-    p95 = row["full-text"][1]
-    verdict = "met" if p95 <= GOAL_MS else "NOT met"
-    print(f"\nGoal: full-text p95 <= {GOAL_MS} ms: {verdict} ({p95:.2f} ms)")
+    p95 = {kind: percentile(timings, 0.95) for kind, timings in results["full-text"].items()}
+    missed = [kind for kind, value in p95.items() if value > GOAL_MS]
+    verdict = f"NOT met by {', '.join(missed)}" if missed else "met by every kind"
+    print(f"\nGoal: full-text p95 <= {GOAL_MS} ms: {verdict} (worst {max(p95.values()):.2f} ms)")
 
 
 def explain(query, user):
@@ -291,7 +298,7 @@ def main():
         print(
             f"{args.topics:,} topics, {args.links:,} links, {args.snippets:,} snippets "
             f"built in {time.perf_counter() - started:.0f} s; PostgreSQL "
-            f"{connection.pg_version // 10000}\n"
+            f"{connection.pg_version // 10000}; load average {load_average()}\n"
         )
         user = AnonymousUser()
         pairs = [(kind, query) for kind, queries in QUERIES.items() for query in queries]
@@ -304,6 +311,7 @@ def main():
             backend: time_backend(backend, plan, user) for backend in ("full-text", "substring")
         }
         print_table(results)
+        print(f"Load average after: {load_average()}")
         explain("python driver", user)
         explain("postgress", user)
     finally:
