@@ -204,15 +204,17 @@ def test_sql_events_are_records_in_order_with_lines_and_plans():
     assert {tuple(record) for record in records} == {
         ("type", "sql", "params", "ms", "line", "plan")
     }
-    first, second = records[0], records[1]
-    assert first["sql"].startswith('INSERT INTO "glossary_topic"')
-    assert "Write-ahead log" in first["params"]
-    assert first["line"] == call_line(tree, "create", "Topic")
-    assert second["line"] == call_line(tree, "create", "Link")
+    topic_insert = records[0]
+    assert topic_insert["sql"].startswith('INSERT INTO "glossary_topic"')
+    assert "Write-ahead log" in topic_insert["params"]
+    assert topic_insert["line"] == call_line(tree, "create", "Topic")
+    link_insert = next(r for r in records if r["sql"].startswith('INSERT INTO "glossary_link"'))
+    assert link_insert["line"] == call_line(tree, "create", "Link")
     # Each record comes out just after its query, between the example's own prints.
     insert_at = next(i for i, line in enumerate(lines) if line.startswith(RECORD_START))
     assert lines[insert_at - 1] == "== Create =="
-    assert lines[insert_at + 1].startswith("created Write-ahead log")
+    printed_next = next(line for line in lines[insert_at:] if line[:1] != RECORD_START)
+    assert printed_next.startswith("created Write-ahead log")
     for record in records:
         is_select = record["sql"].lstrip().upper().startswith("SELECT")
         assert bool(record["plan"]) == is_select, record
