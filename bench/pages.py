@@ -76,6 +76,9 @@ def parse_args():
     parser.add_argument(
         "--show-queries", action="store_true", help="print each page's SQL with its time"
     )
+    parser.add_argument(
+        "--no-page-cache", action="store_true", help="render every page (no readers' cache)"
+    )
     return parser.parse_args()
 
 
@@ -436,6 +439,8 @@ def print_header(args, sizes, port):
         f"{os.cpu_count()} CPUs), SQLite scratch database"
     )
     print(f"Data: {topics:,} topics, {links:,} links, {snippets:,} snippets")
+    cache = "off: every page rendered" if args.no_page_cache else "on, as readers get it"
+    print(f"Readers' page cache: {cache}")
     print(
         f"Load: {args.concurrency} keep-alive connections, {args.seconds:g} s per page "
         f"x {args.rounds} round(s) after {args.warmup:g} s warm-up, server on {HOST}:{port}"
@@ -521,6 +526,7 @@ def main():
         "DJANGO_SETTINGS_MODULE": "bench.settings",
         "DATABASE_URL": f"sqlite:///{scratch / 'bench.sqlite3'}",
         "SECRET_KEY": secrets.token_urlsafe(50),
+        "BENCH_PAGE_CACHE": "off" if args.no_page_cache else "on",
     }
     log_path = scratch / "daphne.log"
     process = None
