@@ -47,7 +47,6 @@ def setup():
         else:
             os.environ["DATABASE_URL"] = throwaway_sqlite_database()
         django.setup()
-    migrate_if_stale()
     sqlreport.install()
 
 
@@ -62,25 +61,6 @@ def throwaway_sqlite_database():
 
     shutil.copyfile(template_database(), target)
     return os.environ["DATABASE_URL"]
-
-
-def migrate_if_stale():
-    """Apply the examples app's migrations when the database predates them.
-
-    The runner's template cache is keyed on the glossary app's migrations only, so a cached
-    template can lack this app's tables. The copy is ours to change. This can go once
-    template_database() hashes every app's migrations.
-    """
-    from django.core.management import call_command
-    from django.db import connection
-    from django.db.migrations.recorder import MigrationRecorder
-
-    if not apps.is_installed("examples"):
-        return
-    on_disk = {path.stem for path in (ROOT / "examples" / "migrations").glob("0*.py")}
-    applied = MigrationRecorder(connection).applied_migrations()
-    if on_disk - {name for app, name in applied if app == "examples"}:
-        call_command("migrate", "examples", verbosity=0)
 
 
 # PostgreSQL ----------------------------------------------------------------------------

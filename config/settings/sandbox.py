@@ -5,8 +5,6 @@ seed data, deleted after each run. That is why a fixed SECRET_KEY is acceptable 
 only here.
 """
 
-import importlib.util
-
 from .base import *  # noqa: F403
 
 DEBUG = False
@@ -19,9 +17,3 @@ INSTALLED_APPS = [
     for app in INSTALLED_APPS  # noqa: F405
     if app not in {"daphne", "channels", "django_extensions", "whitenoise.runserver_nostatic"}
 ]
-
-# The runner shows a snippet only the project directories it binds (runner.PROJECT_PARTS);
-# while examples/ is not among them the app cannot be imported there, so leave it out
-# rather than fail every Django run. Goes once the runner binds examples/.
-if importlib.util.find_spec("examples") is None:
-    INSTALLED_APPS.remove("examples")
