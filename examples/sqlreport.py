@@ -44,6 +44,9 @@ def install():
         _reporter = QueryReporter(events=events_enabled())
         connection_created.connect(_attach, weak=False, dispatch_uid="examples.sqlreport")
     for alias in connections:
+        # Connect first: what Django runs to set a connection up (contrib.postgres looks
+        # up type OIDs) is not the example's doing, and the site's runner connects early too.
+        connections[alias].ensure_connection()
         _attach(connections[alias])
 
 
