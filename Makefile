@@ -19,7 +19,7 @@ root=$$(pyenv root 2>/dev/null) && for candidate in $$(ls -d "$$root"/versions/3
 done; exit 1
 endef
 
-.PHONY: run test lint format migrations-check superuser bench install migrate seed clean
+.PHONY: run test lint format migrations-check superuser bench diagram install migrate seed clean
 
 $(VENV)/.installed: requirements/base.txt requirements/dev.txt
 	@python=$$($(find_python)) || { \
@@ -61,8 +61,13 @@ migrations-check: install
 superuser: migrate
 	$(PY) manage.py createsuperuser
 
-bench: seed
+bench: install
 	$(PY) bench/pages.py
+	$(PY) bench/runs.py
+
+# The ER diagram on the About page (needs graphviz's `dot`).
+diagram: install
+	$(PY) manage.py graph_models glossary examples --group-models --dot | dot -Tsvg -o static/img/models.svg
 
 clean:
 	rm -rf $(VENV) staticfiles .pytest_cache

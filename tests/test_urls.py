@@ -9,6 +9,7 @@ URLS = [
     ("link-list", [], "/links/"),
     ("snippet-detail", ["hello"], "/snippets/hello/"),
     ("search", [], "/search/"),
+    ("about", [], "/about/"),
     ("link-feed", [], "/feeds/links/"),
     ("export", [], "/export.json"),
     ("sitemap", [], "/sitemap.xml"),
