@@ -1,11 +1,11 @@
 """The WebSocket endpoint that streams a snippet run, through the full ASGI stack."""
 
-import asyncio
 import json
 import time
 import uuid
 
 import pytest
+from asgiref.sync import sync_to_async
 from channels.testing import WebsocketCommunicator
 
 from config.asgi import application
@@ -24,6 +24,9 @@ def sandbox(settings):
     settings.SNIPPET_RUNS_PER_MINUTE = 1000
 
 
+# In the thread the async ORM uses: each asyncio.to_thread thread would keep a pooled
+# PostgreSQL connection, and the pool would run dry.
+@sync_to_async
 def make_snippet(code, slug="demo", **fields):
     topic, _ = Topic.objects.get_or_create(name="Demo", slug="demo-topic")
     fields = {"runtime": "python", "title": slug, **fields}
@@ -53,7 +56,7 @@ def stdout(events):
 
 async def test_it_streams_output_as_the_program_prints_it():
     code = "import time\nprint('first')\ntime.sleep(1.5)\nprint('second')\n"
-    await asyncio.to_thread(make_snippet, code)
+    await make_snippet(code)
     communicator = await connect()
     await communicator.send_json_to({"action": "run"})
     events = await events_until_exit(communicator)
@@ -69,7 +72,7 @@ async def test_it_streams_output_as_the_program_prints_it():
 
 
 async def test_stderr_is_a_separate_stream():
-    await asyncio.to_thread(make_snippet, "import sys\nprint('out')\nsys.exit('boom')\n")
+    await make_snippet("import sys\nprint('out')\nsys.exit('boom')\n")
     communicator = await connect()
     await communicator.send_json_to({"action": "run"})
     events = await events_until_exit(communicator)
@@ -84,7 +87,7 @@ async def test_stderr_is_a_separate_stream():
 async def test_cancel_kills_the_run_and_reports_cancelled():
     marker = f"consumer-cancel-{uuid.uuid4().hex}"
     sleeper = "import time\nprint('ready', flush=True)\ntime.sleep(60)\n"
-    await asyncio.to_thread(make_snippet, exec_with_marker(marker, sleeper))
+    await make_snippet(exec_with_marker(marker, sleeper))
     communicator = await connect()
     await communicator.send_json_to({"action": "run"})
     assert (await communicator.receive_json_from(timeout=5))["type"] == "start"
@@ -103,7 +106,7 @@ async def test_cancel_kills_the_run_and_reports_cancelled():
 async def test_closing_the_socket_mid_run_kills_the_process_at_once():
     marker = f"consumer-close-{uuid.uuid4().hex}"
     sleeper = "import time\nprint('ready', flush=True)\ntime.sleep(60)\n"
-    await asyncio.to_thread(make_snippet, exec_with_marker(marker, sleeper))
+    await make_snippet(exec_with_marker(marker, sleeper))
     communicator = await connect()
     await communicator.send_json_to({"action": "run"})
     await communicator.receive_json_from(timeout=5)
@@ -115,7 +118,7 @@ async def test_closing_the_socket_mid_run_kills_the_process_at_once():
 
 
 async def test_a_second_run_while_one_is_going_is_refused():
-    await asyncio.to_thread(make_snippet, "import time\nprint('x', flush=True)\ntime.sleep(5)\n")
+    await make_snippet("import time\nprint('x', flush=True)\ntime.sleep(5)\n")
     communicator = await connect()
     await communicator.send_json_to({"action": "run"})
     await communicator.receive_json_from(timeout=5)
@@ -140,7 +143,7 @@ async def test_a_second_run_while_one_is_going_is_refused():
     ],
 )
 async def test_bad_messages_are_answered_and_the_socket_stays_usable(message, answer):
-    await asyncio.to_thread(make_snippet, "print('still here')")
+    await make_snippet("print('still here')")
     communicator = await connect()
     await communicator.send_to(text_data=message)
     reply = await communicator.receive_json_from(timeout=5)
@@ -154,7 +157,7 @@ async def test_bad_messages_are_answered_and_the_socket_stays_usable(message, an
 
 
 async def test_binary_frames_are_refused():
-    await asyncio.to_thread(make_snippet, "print(1)")
+    await make_snippet("print(1)")
     communicator = await connect()
     await communicator.send_to(bytes_data=b"\x00\x01")
     reply = await communicator.receive_json_from(timeout=5)
@@ -171,7 +174,7 @@ async def test_binary_frames_are_refused():
     ],
 )
 async def test_snippets_that_cannot_run_are_refused(fields, answer):
-    await asyncio.to_thread(make_snippet, "print(1)", **fields)
+    await make_snippet("print(1)", **fields)
     communicator = await connect()
     await communicator.send_json_to({"action": "run"})
     reply = await communicator.receive_json_from(timeout=5)
@@ -190,7 +193,7 @@ async def test_a_foreign_origin_is_rejected():
 
 async def test_the_rate_limit_tells_the_reader_to_wait(settings):
     settings.SNIPPET_RUNS_PER_MINUTE = 0
-    await asyncio.to_thread(make_snippet, "print(1)")
+    await make_snippet("print(1)")
     communicator = await connect()
     await communicator.send_json_to({"action": "run"})
     reply = await communicator.receive_json_from(timeout=5)

@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 import pytest_asyncio
 import redis
+from asgiref.sync import sync_to_async
 from channels.layers import get_channel_layer
 from channels.testing import WebsocketCommunicator
 from channels.worker import Worker
@@ -110,6 +111,9 @@ async def worker(redis_layer):
     await asyncio.gather(listening, *instances, return_exceptions=True)
 
 
+# In the thread the async ORM uses: each asyncio.to_thread thread would keep a pooled
+# PostgreSQL connection, and the pool would run dry.
+@sync_to_async
 def make_snippet(code, slug="demo"):
     topic, _ = Topic.objects.get_or_create(name="Demo", slug="demo-topic")
     return Snippet.objects.create(topic=topic, slug=slug, title=slug, code=code, runtime="python")
@@ -137,7 +141,7 @@ class TestThroughTheConsumer:
     pytestmark = consumer_test
 
     async def test_a_run_arrives_complete_and_in_order(self):
-        await asyncio.to_thread(make_snippet, COUNTER)
+        await make_snippet(COUNTER)
         communicator = await connect()
         await communicator.send_json_to({"action": "run"})
         events = await events_until_end(communicator)
@@ -151,7 +155,7 @@ class TestThroughTheConsumer:
 
     async def test_cancel_kills_the_process_on_the_worker(self):
         marker = f"worker-cancel-{uuid.uuid4().hex}"
-        await asyncio.to_thread(make_snippet, exec_with_marker(marker, SLEEPER))
+        await make_snippet(exec_with_marker(marker, SLEEPER))
         communicator = await connect()
         await communicator.send_json_to({"action": "run"})
         assert (await communicator.receive_json_from(timeout=5))["type"] == "start"
@@ -170,7 +174,7 @@ class TestThroughTheConsumer:
 
     async def test_closing_the_socket_kills_the_process_on_the_worker(self):
         marker = f"worker-close-{uuid.uuid4().hex}"
-        await asyncio.to_thread(make_snippet, exec_with_marker(marker, SLEEPER))
+        await make_snippet(exec_with_marker(marker, SLEEPER))
         communicator = await connect()
         await communicator.send_json_to({"action": "run"})
         await communicator.receive_json_from(timeout=5)
@@ -183,7 +187,7 @@ class TestThroughTheConsumer:
     async def test_a_quiet_run_is_kept_alive_by_heartbeats(self):
         quiet = workers.SILENCE_SECONDS + 1
         code = f"import time\nprint('a', flush=True)\ntime.sleep({quiet})\nprint('b')\n"
-        await asyncio.to_thread(make_snippet, code)
+        await make_snippet(code)
         communicator = await connect()
         await communicator.send_json_to({"action": "run"})
         events = await events_until_end(communicator)
@@ -193,8 +197,8 @@ class TestThroughTheConsumer:
         assert events[-1]["reason"] == "ok"
 
     async def test_a_second_socket_runs_at_the_same_time(self):
-        await asyncio.to_thread(make_snippet, COUNTER, "one")
-        await asyncio.to_thread(make_snippet, "print('two')", "two")
+        await make_snippet(COUNTER, "one")
+        await make_snippet("print('two')", "two")
         one, two = await connect("one"), await connect("two")
         await one.send_json_to({"action": "run"})
         await two.send_json_to({"action": "run"})
@@ -211,7 +215,7 @@ class TestWhenRunsCannotBeHandedOver:
     pytestmark = consumer_test
 
     async def test_without_a_worker_the_reader_is_told_so(self):
-        await asyncio.to_thread(make_snippet, "print(1)")
+        await make_snippet("print(1)")
         communicator = await connect()
         started = time.monotonic()
         await communicator.send_json_to({"action": "run"})
@@ -224,7 +228,7 @@ class TestWhenRunsCannotBeHandedOver:
 
     async def test_a_full_run_queue_is_an_error(self, settings, redis_layer):
         use_redis_layer(settings, redis_layer, channel_capacity={workers.RUNS_CHANNEL: 0})
-        await asyncio.to_thread(make_snippet, "print(1)")
+        await make_snippet("print(1)")
         communicator = await connect()
         await communicator.send_json_to({"action": "run"})
         reply = await communicator.receive_json_from(timeout=5)
@@ -236,7 +240,7 @@ class TestWhenRunsCannotBeHandedOver:
         self, settings, redis_layer
     ):
         use_redis_layer(settings, redis_layer, hosts=[f"redis://127.0.0.1:{free_port()}/0"])
-        await asyncio.to_thread(make_snippet, "print(1)")
+        await make_snippet("print(1)")
         communicator = await connect()
         await communicator.send_json_to({"action": "run"})
         reply = await communicator.receive_json_from(timeout=5)
