@@ -11,11 +11,11 @@ Redis channel layer, so any number of each can share one Redis:
 
 - run.request {run, code, runtime, reply_to, sent}: sent to "snippet-runs"; reply_to is a
   channel of the run's own, so the relay needs nothing from the consumer's dispatch loop.
-- run.events {run, worker, seq, events}: the runner's events in batches (at most every
-  50 ms or 16 KiB; start, exit and the first output at once), and an empty batch at least
-  every second as a heartbeat. `worker` is the worker's own channel.
+- run.events {run, worker, seq, events}: the runner's events in batches (see Outbox), at
+  least one a second as a heartbeat. `worker` is the worker's own channel; `seq` lets the
+  reader notice a missing batch.
 - run.cancel {run, reply_to}: sent to that worker; it kills the run's processes and
-  answers run.stopped {run}.
+  answers run.stopped on the run's reply channel.
 
 A worker takes a run by claiming it in Redis, and renews the claim while the run goes on.
 When the reader has heard nothing for a while, the claim tells a worker that is gone (or
