@@ -39,6 +39,8 @@ migrate: install
 
 seed: migrate
 	$(PY) manage.py loadseed
+	@# Readers without JavaScript see each snippet's last verified output.
+	-$(PY) manage.py verifysnippets --unverified
 
 run: seed
 	@echo "Serving the glossary at http://$(HOST):$(PORT)/ (Ctrl-C to stop)"

@@ -199,3 +199,31 @@ async def test_the_rate_limit_tells_the_reader_to_wait(settings):
     reply = await communicator.receive_json_from(timeout=5)
     await communicator.disconnect()
     assert "Too many runs" in reply["message"]
+
+
+async def test_staff_may_run_a_draft(django_user_model):
+    await make_snippet("print('draft ok')", is_published=False)
+    curator = await sync_to_async(django_user_model.objects.create_user)(
+        "curator", password="pw", is_staff=True
+    )
+    session = await sync_to_async(login_session)(curator)
+    communicator = WebsocketCommunicator(
+        application,
+        "/ws/snippets/demo/",
+        headers=[ORIGIN, (b"cookie", f"sessionid={session}".encode())],
+    )
+    assert (await communicator.connect())[0]
+    await communicator.send_json_to({"action": "run"})
+    events = await events_until_exit(communicator)
+    await communicator.disconnect()
+
+    assert stdout(events) == "draft ok\n"
+
+
+def login_session(user):
+    """A session key for user, as the admin login would leave in the browser."""
+    from django.test import Client
+
+    client = Client()
+    client.force_login(user)
+    return client.cookies["sessionid"].value

@@ -57,3 +57,18 @@ def test_every_runnable_seed_snippet_passes_in_the_sandbox(db):
     runnable = Snippet.objects.published().runnable()
     assert runnable.count() >= 25
     assert set(runnable.values_list("verification", flat=True)) == {Verification.PASSING}
+
+
+def test_unverified_only_skips_snippets_already_verified(topic, snippet):
+    call_command("verifysnippets")
+    Snippet.objects.filter(pk=snippet.pk).update(code="raise SystemExit(1)")
+    fresh = Snippet.objects.create(
+        topic=topic, title="Fresh", slug="fresh", code="print('new')", runtime="python"
+    )
+
+    call_command("verifysnippets", "--unverified")
+
+    fresh.refresh_from_db()
+    snippet.refresh_from_db()
+    assert fresh.verification == Verification.PASSING
+    assert snippet.verification == Verification.PASSING

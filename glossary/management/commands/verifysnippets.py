@@ -28,14 +28,19 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("slugs", nargs="*", help="Only these snippets (drafts included).")
+        parser.add_argument(
+            "--unverified", action="store_true", help="Only snippets never verified yet."
+        )
 
-    def handle(self, *args, slugs, **options):
+    def handle(self, *args, slugs, unverified, **options):
         if slugs:
             snippets = Snippet.objects.runnable().filter(slug__in=slugs)
             if missing := set(slugs) - {s.slug for s in snippets}:
                 raise CommandError(f"No runnable snippet called: {', '.join(sorted(missing))}")
         else:
             snippets = Snippet.objects.published().runnable()
+        if unverified:
+            snippets = snippets.filter(verification=Verification.UNVERIFIED)
         versions = (
             f"Python {platform.python_version()}, Django {django.get_version()}, "
             f"SQLite {sqlite3.sqlite_version}"
