@@ -28,6 +28,12 @@ tmpfs, database copy and uid are its own.
 
 Django runs get SNIPPET_SQL_EVENTS=1; a query reporter then writes each query to stdout
 as one record, "\x1e" + a JSON object with "type": "sql" + "\n", which becomes an event.
+
+PostgreSQL runs (only with SNIPPET_POSTGRES_URL, an admin connection) get a database and a
+login role of their own, both named snippet_<run id> and dropped when the run ends, and
+reach the server through its Unix socket (the sandbox has no network); PGHOST and friends
+are set, so `psycopg.connect()` needs no arguments. They always start cold. What the
+operator must configure in pg_hba.conf is in PostgresDatabase's docstring.
 """
 
 import asyncio
@@ -36,12 +42,14 @@ import codecs
 import collections
 import contextlib
 import dataclasses
+import datetime
 import functools
 import hashlib
 import json
 import logging
 import os
 import random
+import secrets
 import shutil
 import signal
 import subprocess
@@ -53,7 +61,10 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import django
+import psycopg
 from django.conf import settings
+from psycopg import sql
+from psycopg.conninfo import conninfo_to_dict
 
 RUNTIMES = ("python", "django", "postgresql")
 EXIT_CANCELLED = "cancelled"
@@ -69,6 +80,7 @@ RUN_UIDS = range(2_000_000_000, 2_010_000_000)
 # database, not .secret_key, not anything added later.
 PROJECT_PARTS = ("config", "glossary", "examples")
 SANDBOX_SETTINGS = "config.settings.sandbox"
+DEFAULT_POSTGRES_SOCKET_DIR = "/var/run/postgresql"
 
 logger = logging.getLogger(__name__)
 
@@ -311,6 +323,110 @@ def template_database():
         return target
 
 
+# PostgreSQL runtime database -----------------------------------------------------------
+
+
+class PostgresDatabase:
+    """A throwaway database and login role, both named snippet_<run id>, for one run.
+
+    create() and drop() block (call them in a thread) and may run in either order: a run
+    closed while its database is still being created gets it dropped right after.
+
+    The role has no privileges beyond owning its database, but PostgreSQL grants CONNECT on
+    every database to PUBLIC by default, and authentication is pg_hba.conf's business. In
+    production, let snippet roles in only through the socket and only to their own database,
+    above any broader rule (regular expressions need PostgreSQL 16):
+
+        local   sameuser   /^snippet_   scram-sha-256
+        local   all        /^snippet_   reject
+        host    all        /^snippet_   all   reject
+
+    and/or REVOKE CONNECT ON DATABASE <each site database> FROM PUBLIC. create() logs a
+    warning while the role could still connect to another database.
+    """
+
+    def __init__(self, admin_url, run_id):
+        self.admin_url = admin_url
+        self.name = f"snippet_{run_id}"
+        self.password = secrets.token_hex(24)
+        params = conninfo_to_dict(admin_url)
+        host = params.get("host", "").split(",")[0]
+        self.socket_dir = host if host.startswith("/") else DEFAULT_POSTGRES_SOCKET_DIR
+        self.port = params.get("port", "5432").split(",")[0]
+        self._lock = threading.Lock()
+        self._dropped = False
+
+    @property
+    def socket(self):
+        return Path(self.socket_dir) / f".s.PGSQL.{self.port}"
+
+    def child_env(self):
+        """libpq's environment for the run: psycopg.connect() reaches its own database."""
+        return {
+            "PGHOST": self.socket_dir,
+            "PGPORT": self.port,
+            "PGDATABASE": self.name,
+            "PGUSER": self.name,
+            "PGPASSWORD": self.password,
+        }
+
+    def _connect(self, **params):
+        return psycopg.connect(self.admin_url, autocommit=True, connect_timeout=10, **params)
+
+    def create(self):
+        name = sql.Identifier(self.name)
+        expires = datetime.datetime.now(datetime.UTC) + datetime.timedelta(hours=1)
+        with self._lock:
+            if self._dropped:
+                return
+            with self._connect() as admin:
+                admin.execute(
+                    sql.SQL(
+                        "CREATE ROLE {} LOGIN PASSWORD {} NOSUPERUSER NOCREATEDB NOCREATEROLE"
+                        " NOINHERIT NOREPLICATION NOBYPASSRLS CONNECTION LIMIT 5"
+                        # Should the drop ever fail, the password still stops working.
+                        " VALID UNTIL {}"
+                    ).format(name, sql.Literal(self.password), sql.Literal(expires.isoformat()))
+                )
+                admin.execute(
+                    sql.SQL("CREATE DATABASE {} OWNER {} TEMPLATE template0").format(name, name)
+                )
+                admin.execute(sql.SQL("REVOKE ALL ON DATABASE {} FROM PUBLIC").format(name))
+                others = admin.execute(
+                    "SELECT datname FROM pg_database WHERE datallowconn AND datname <> %s"
+                    " AND has_database_privilege(%s, oid, 'CONNECT') ORDER BY datname",
+                    [self.name, self.name],
+                ).fetchall()
+            # public belongs to pg_database_owner, whose rights a NOINHERIT role lacks.
+            with self._connect(dbname=self.name) as admin:
+                admin.execute(sql.SQL("ALTER SCHEMA public OWNER TO {}").format(name))
+        if others:
+            _warn_reachable_databases(tuple(other for (other,) in others))
+
+    def drop(self):
+        """Disconnect the run's sessions, drop its database and role. Idempotent."""
+        with self._lock:
+            self._dropped = True
+            with self._connect() as admin:
+                admin.execute(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                    " WHERE usename = %s OR datname = %s",
+                    [self.name, self.name],
+                )
+                name = sql.Identifier(self.name)
+                admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(name))
+                admin.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(name))
+
+
+@functools.cache
+def _warn_reachable_databases(databases):
+    logger.warning(
+        "Snippet roles may connect to other databases (%s): restrict them in pg_hba.conf "
+        "(see glossary.runner.PostgresDatabase)",
+        ", ".join(databases),
+    )
+
+
 # Running -------------------------------------------------------------------------------
 
 
@@ -319,13 +435,17 @@ def base_python():
     return getattr(sys, "_base_executable", None) or sys.executable
 
 
-async def start_process(runtime, limits, sandbox, database=None, run_dir=None):
+async def start_process(runtime, limits, sandbox, database=None, run_dir=None, postgres=None):
     """Start a run's process: it warms up, then waits for the snippet's code on stdin.
 
     run_dir: the run's working directory when there is no sandbox (bubblewrap gives each
-    process a tmpfs of its own).
+    process a tmpfs of its own). postgres: the PostgresDatabase of a postgresql run.
     """
-    if runtime == "django":
+    if runtime == "postgresql":
+        warm_up, interpreter, extra = "", sys.executable, postgres.child_env()
+        # Read-only is enough: connecting to a socket is no write to its file system.
+        read_only = [sys.base_prefix, sys.prefix, postgres.socket_dir]
+    elif runtime == "django":
         project = str(settings.BASE_DIR)
         warm_up = DJANGO_WARM_UP.format(project=project)
         interpreter = sys.executable
@@ -382,13 +502,8 @@ async def run(code: str, runtime: str, limits: Limits | None = None) -> AsyncIte
     if runtime not in RUNTIMES:
         yield error_event(f"Unknown runtime {runtime!r}; expected one of {', '.join(RUNTIMES)}.")
         return
-    if runtime == "postgresql":
-        if not getattr(settings, "SNIPPET_POSTGRES_URL", ""):
-            yield error_event(
-                "This snippet needs PostgreSQL, which is not configured on this server."
-            )
-        else:
-            yield error_event("PostgreSQL snippets cannot run on this server yet.")
+    if runtime == "postgresql" and not settings.SNIPPET_POSTGRES_URL:
+        yield error_event("This snippet needs PostgreSQL, which is not configured on this server.")
         return
     sandbox = await asyncio.to_thread(sandbox_name)
     if sandbox is None:
@@ -404,23 +519,38 @@ async def run(code: str, runtime: str, limits: Limits | None = None) -> AsyncIte
         except DatabaseBuildError as error:
             yield error_event(f"The Django runtime's database could not be built: {error}")
             return
+    run_id = uuid.uuid4().hex
+    postgres = None
+    if runtime == "postgresql":
+        postgres = PostgresDatabase(settings.SNIPPET_POSTGRES_URL, run_id)
+        if not await asyncio.to_thread(postgres.socket.exists):
+            yield error_event(
+                f"PostgreSQL's socket {postgres.socket} does not exist on this server; "
+                "snippets have no network and reach PostgreSQL only through its Unix socket."
+            )
+            return
 
     process = run_dir = None
-    pool = _warm_pool() if sandbox == "bubblewrap" else None
+    # PostgreSQL runs start cold: their database is made for the run.
+    pool = _warm_pool() if sandbox == "bubblewrap" and postgres is None else None
     # Runs with other limits than the settings' (tests, mostly) start cold.
     if pool is not None and limits == Limits.from_settings():
         process = pool.take(runtime, limits)
     try:
-        yield {
-            "type": "start",
-            "run": uuid.uuid4().hex,
-            "sandbox": sandbox,
-            "limits": limits.as_dict(),
-        }
+        start = {"type": "start", "run": run_id, "sandbox": sandbox, "limits": limits.as_dict()}
+        if postgres is not None:
+            try:
+                await asyncio.to_thread(postgres.create)
+            except psycopg.Error as error:
+                logger.exception("Could not create the database of run %s", run_id)
+                yield error_event(f"The run's PostgreSQL database could not be created: {error}")
+                return
+            start["database"] = postgres.name
+        yield start
         if process is None:
             if sandbox != "bubblewrap":
                 run_dir = Path(tempfile.mkdtemp(prefix="snippet-run-"))
-            process = await start_process(runtime, limits, sandbox, database, run_dir)
+            process = await start_process(runtime, limits, sandbox, database, run_dir, postgres)
         # The transport writes in the background and closes stdin (EOF) once it has.
         process.stdin.write(code.encode("utf-8"))
         process.stdin.close()
@@ -433,6 +563,12 @@ async def run(code: str, runtime: str, limits: Limits | None = None) -> AsyncIte
             await process.wait()
         if run_dir is not None:
             shutil.rmtree(run_dir, ignore_errors=True)
+        if postgres is not None:
+            # The thread finishes the drop even if this task is cancelled again meanwhile.
+            try:
+                await asyncio.to_thread(postgres.drop)
+            except psycopg.Error:
+                logger.exception("Could not drop the database and role %s", postgres.name)
 
 
 # Warm pool -----------------------------------------------------------------------------

@@ -170,6 +170,8 @@ SNIPPET_WARM_POOL = env_int("SNIPPET_WARM_POOL", 2)
 # Without a sandbox (macOS, no user namespaces) runs are refused unless this is on
 # and DEBUG is on too.
 SNIPPET_ALLOW_UNSAFE_LOCAL = env_bool("SNIPPET_ALLOW_UNSAFE_LOCAL", False)
+# postgresql runtime: an admin URL that creates and drops a database and role per run.
+SNIPPET_POSTGRES_URL = os.environ.get("SNIPPET_POSTGRES_URL", "")
 
 LOGGING = {
     "version": 1,
