@@ -150,3 +150,22 @@ def test_a_seed_snippet_runs_to_the_end_on_its_topic_page(live_site, page):
     expect(panel.locator(".run-status")).to_contain_text("Finished in", timeout=15_000)
     assert panel.locator(".run-output").inner_text().strip()
     assert page.console_errors == []
+
+
+def test_an_orm_example_streams_its_sql_into_a_highlighted_panel(live_site, page):
+    from playwright.sync_api import expect
+
+    page.goto(f"{live_site}/snippets/orm-n-plus-one/")
+    panel = page.locator(".run-panel")
+    panel.get_by_role("button", name="Run").click()
+    expect(panel.locator(".run-status")).to_contain_text("Finished in", timeout=20_000)
+
+    sql_panel = panel.locator(".sql-panel")
+    expect(sql_panel).to_be_visible()
+    sql_panel.locator("summary").click()
+    first_query = sql_panel.locator(".sql-list li").first
+    expect(first_query.locator(".sql-meta")).to_contain_text("line ")
+    expect(first_query.locator(".sql-text .k").first).to_have_text("SELECT")
+    assert sql_panel.locator(".sql-list li").count() > 10
+    expect(sql_panel.get_by_text("parameters: [").first).to_be_visible()
+    assert page.console_errors == []

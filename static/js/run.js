@@ -11,6 +11,37 @@ const REASONS = {
   cancelled: "Stopped",
 };
 
+// Just enough SQL highlighting for the query panel, with the colours of highlight.css.
+// Built from text nodes and spans: nothing from the server is parsed as HTML.
+const SQL_KEYWORDS = [
+  "SELECT", "FROM", "WHERE", "AND", "OR", "NOT", "IN", "IS", "NULL", "AS", "ON", "JOIN",
+  "INNER", "LEFT", "OUTER", "INSERT", "INTO", "VALUES", "UPDATE", "SET", "DELETE", "CREATE",
+  "TABLE", "INDEX", "DROP", "ORDER", "BY", "GROUP", "HAVING", "LIMIT", "OFFSET", "DISTINCT",
+  "CASE", "WHEN", "THEN", "ELSE", "END", "EXISTS", "LIKE", "ESCAPE", "BEGIN", "COMMIT",
+  "ROLLBACK", "SAVEPOINT", "RELEASE", "RETURNING", "UNION", "ALL", "WITH", "OVER",
+  "PARTITION", "ASC", "DESC", "FOR", "NOWAIT", "EXPLAIN", "CAST", "COUNT", "SUM", "AVG",
+];
+const SQL_TOKEN = new RegExp(
+  `('(?:[^']|'')*')|("[^"]*")|\\b(\\d+(?:\\.\\d+)?)\\b|\\b(${SQL_KEYWORDS.join("|")})\\b`,
+  "gi",
+);
+const SQL_CLASSES = ["s1", "nv", "mi", "k"];
+
+function highlightSql(text) {
+  const fragment = document.createDocumentFragment();
+  let last = 0;
+  for (const match of text.matchAll(SQL_TOKEN)) {
+    fragment.append(text.slice(last, match.index));
+    const span = document.createElement("span");
+    span.className = SQL_CLASSES[match.slice(1).findIndex((group) => group !== undefined)];
+    span.textContent = match[0];
+    fragment.append(span);
+    last = match.index + match[0].length;
+  }
+  fragment.append(text.slice(last));
+  return fragment;
+}
+
 function socketUrl(slug) {
   const scheme = window.location.protocol === "https:" ? "wss" : "ws";
   return `${scheme}://${window.location.host}/ws/snippets/${encodeURIComponent(slug)}/`;
@@ -46,9 +77,15 @@ function setupPanel(panel) {
     meta.className = "sql-meta";
     meta.textContent = `line ${event.line ?? "?"} · ${event.ms} ms`;
     const sql = document.createElement("pre");
-    sql.className = "sql-text";
-    sql.textContent = event.sql;
+    sql.className = "sql-text highlight";
+    sql.append(highlightSql(event.sql));
     item.append(meta, sql);
+    if (event.params && event.params.length) {
+      const params = document.createElement("p");
+      params.className = "sql-meta";
+      params.textContent = `parameters: ${JSON.stringify(event.params)}`;
+      item.append(params);
+    }
     if (event.plan) {
       const plan = document.createElement("pre");
       plan.className = "sql-plan";
