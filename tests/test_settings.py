@@ -1,6 +1,7 @@
 """Settings read the environment strictly; production refuses unsafe configuration."""
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -76,3 +77,18 @@ def test_a_malformed_admin_url_is_refused(admin_url):
 def test_migrations_match_the_models():
     result = manage("makemigrations", "--check", "--dry-run")
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_production_collects_static_files_with_hashed_names(tmp_path):
+    result = manage(
+        "collectstatic",
+        "--noinput",
+        DJANGO_SETTINGS_MODULE="config.settings.production",
+        SECRET_KEY=GOOD_KEY,
+        STATIC_ROOT=str(tmp_path),
+    )
+
+    assert result.returncode == 0, result.stderr
+    manifest = (tmp_path / "staticfiles.json").read_text()
+    assert re.search(r'"js/run.js": "js/run\.[0-9a-f]{12}\.js"', manifest)
+    assert list(tmp_path.glob("css/site.*.css.gz"))
