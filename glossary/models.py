@@ -29,6 +29,18 @@ def normalize_url(url):
     return urlunsplit((parts.scheme.lower(), parts.netloc.lower(), path, parts.query, ""))
 
 
+class DerivedFieldsMixin:
+    """Computes the model's derived_fields with derive_fields() on every save."""
+
+    derived_fields = ()
+
+    def save(self, **kwargs):
+        self.derive_fields()
+        if (update_fields := kwargs.get("update_fields")) is not None:
+            kwargs["update_fields"] = {*update_fields, *self.derived_fields}
+        super().save(**kwargs)
+
+
 class TopicQuerySet(models.QuerySet):
     def published(self):
         return self.filter(is_published=True)
@@ -83,7 +95,7 @@ class TopicManager(models.Manager.from_queryset(TopicQuerySet)):
         return self.get(slug=slug)
 
 
-class Topic(models.Model):
+class Topic(DerivedFieldsMixin, models.Model):
     name = models.CharField(max_length=120, unique=True)
     slug = models.SlugField(max_length=120, unique=True)
     letter = models.CharField(max_length=1, editable=False, db_index=True)
@@ -114,12 +126,6 @@ class Topic(models.Model):
 
     def __str__(self):
         return self.name
-
-    def save(self, **kwargs):
-        self.derive_fields()
-        if (update_fields := kwargs.get("update_fields")) is not None:
-            kwargs["update_fields"] = {*update_fields, *self.derived_fields}
-        super().save(**kwargs)
 
     def get_absolute_url(self):
         return reverse("glossary:topic-detail", args=[self.slug])
@@ -169,7 +175,7 @@ class LinkManager(models.Manager.from_queryset(LinkQuerySet)):
         return self.get(topic__slug=topic_slug, url=url)
 
 
-class Link(models.Model):
+class Link(DerivedFieldsMixin, models.Model):
     topic = models.ForeignKey(Topic, on_delete=models.CASCADE, related_name="links")
     url = models.URLField("URL", max_length=500, validators=[http_url_validator])
     normalized_url = models.CharField(max_length=500, editable=False)
@@ -204,12 +210,6 @@ class Link(models.Model):
 
     def __str__(self):
         return self.title
-
-    def save(self, **kwargs):
-        self.derive_fields()
-        if (update_fields := kwargs.get("update_fields")) is not None:
-            kwargs["update_fields"] = {*update_fields, *self.derived_fields}
-        super().save(**kwargs)
 
     def natural_key(self):
         return (*self.topic.natural_key(), self.url)
@@ -267,7 +267,7 @@ class SnippetManager(models.Manager.from_queryset(SnippetQuerySet)):
         return self.get(slug=slug)
 
 
-class Snippet(models.Model):
+class Snippet(DerivedFieldsMixin, models.Model):
     topic = models.ForeignKey(Topic, on_delete=models.CASCADE, related_name="snippets")
     title = models.CharField(max_length=200)
     slug = models.SlugField(max_length=120, unique=True)
@@ -310,12 +310,6 @@ class Snippet(models.Model):
 
     def __str__(self):
         return self.title
-
-    def save(self, **kwargs):
-        self.derive_fields()
-        if (update_fields := kwargs.get("update_fields")) is not None:
-            kwargs["update_fields"] = {*update_fields, *self.derived_fields}
-        super().save(**kwargs)
 
     def get_absolute_url(self):
         return reverse("glossary:snippet-detail", args=[self.slug])
