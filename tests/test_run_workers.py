@@ -271,30 +271,6 @@ async def test_a_reader_slow_to_read_is_not_told_a_finished_run_was_lost(redis_l
     replies.close()
 
 
-def manage(*args, **env):
-    base = {k: v for k, v in os.environ.items() if k not in {"REDIS_URL", "RUNNER_MODE"}}
-    return subprocess.run(
-        [sys.executable, "manage.py", *args],
-        cwd=ROOT,
-        env=base | env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-
-
-def test_an_unknown_runner_mode_is_refused():
-    result = manage("check", RUNNER_MODE="remote")
-    assert result.returncode != 0
-    assert "RUNNER_MODE must be 'local' or 'workers', not 'remote'" in result.stderr
-
-
-def test_workers_mode_without_redis_is_refused():
-    result = manage("check", RUNNER_MODE="workers")
-    assert result.returncode != 0
-    assert "RUNNER_MODE=workers needs REDIS_URL" in result.stderr
-
-
 # Daphne and worker processes over real WebSockets --------------------------------------
 
 SITE_SNIPPETS = """\

@@ -13,7 +13,8 @@ GOOD_KEY = "k" * 64
 
 
 def manage(*args, **env):
-    base = {k: v for k, v in os.environ.items() if k not in {"DEBUG", "SECRET_KEY"}}
+    unset = {"DEBUG", "SECRET_KEY", "REDIS_URL", "RUNNER_MODE"}
+    base = {k: v for k, v in os.environ.items() if k not in unset}
     return subprocess.run(
         [sys.executable, "manage.py", *args],
         cwd=ROOT,
@@ -92,3 +93,15 @@ def test_production_collects_static_files_with_hashed_names(tmp_path):
     manifest = (tmp_path / "staticfiles.json").read_text()
     assert re.search(r'"js/run.js": "js/run\.[0-9a-f]{12}\.js"', manifest)
     assert list(tmp_path.glob("css/site.*.css.gz"))
+
+
+def test_an_unknown_runner_mode_is_refused():
+    result = manage("check", RUNNER_MODE="remote")
+    assert result.returncode != 0
+    assert "RUNNER_MODE must be 'local' or 'workers', not 'remote'" in result.stderr
+
+
+def test_workers_mode_without_redis_is_refused():
+    result = manage("check", RUNNER_MODE="workers")
+    assert result.returncode != 0
+    assert "RUNNER_MODE=workers needs REDIS_URL" in result.stderr
