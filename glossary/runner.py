@@ -578,6 +578,7 @@ async def run(code: str, runtime: str, limits: Limits | None = None) -> AsyncIte
 # (bwrap's --die-with-parent covers a server that is killed outright.)
 _unused_pids = set()
 _pools = {}
+SHUTDOWN_WAIT_SECONDS = 10
 
 
 @atexit.register
@@ -664,7 +665,11 @@ class WarmPool:
                 _kill(process)
                 self._release(process)
             waits = [process.wait() for process in unused]
-            await asyncio.gather(*waits, *watchers, return_exceptions=True)
+            try:
+                async with asyncio.timeout(SHUTDOWN_WAIT_SECONDS):
+                    await asyncio.gather(*waits, *watchers, return_exceptions=True)
+            except TimeoutError:
+                logger.error("Warm processes %s did not exit", [p.pid for p in unused])
 
     async def _start(self, runtime, limits):
         loop = asyncio.get_running_loop()
@@ -746,11 +751,17 @@ async def _pump(stream, name, queue):
 
 def _kill(process):
     """SIGKILL the process group. With bwrap this takes the sandbox's init, and with it
-    every process in the pid namespace, setsid() or not."""
+    every process in the pid namespace, setsid() or not.
+
+    Closing stdin too ends a warm process waiting for its code even if it outlived bwrap
+    (killed in the instant before bwrap arms --die-with-parent): it reads EOF and exits.
+    """
     try:
         os.killpg(process.pid, signal.SIGKILL)
     except ProcessLookupError:
         pass
+    if process.stdin is not None and not process.stdin.is_closing():
+        process.stdin.close()
 
 
 async def supervise(process, limits, sandboxed, sql_events=False):

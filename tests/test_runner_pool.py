@@ -331,3 +331,15 @@ def test_warm_processes_die_with_their_event_loop(settings):
 
     assert processes
     assert survivors(processes) == set()
+
+
+@pytest.mark.asyncio
+async def test_shutting_down_while_replacements_start_never_hangs(pool):
+    for _ in range(5):
+        await collect("print(1)")
+        await collect("print(2)")  # from the second run on, the keeper starts replacements
+
+        async with asyncio.timeout(15):
+            await runner.shutdown_pool()
+
+        assert runner.warm_pids() == []
