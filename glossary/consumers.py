@@ -5,6 +5,7 @@ import time
 from collections import defaultdict, deque
 from contextlib import aclosing
 
+from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
@@ -77,9 +78,7 @@ class SnippetRunConsumer(AsyncWebsocketConsumer):
     async def start_run(self):
         if self.task and not self.task.done():
             return await self.send_error("This snippet is already running; cancel it first.")
-        user = self.scope.get("user")
-        visible = Snippet.objects.visible_to(user) if user else Snippet.objects.published()
-        snippet = await visible.filter(slug=self.slug).afirst()
+        snippet = await self.find_snippet()
         if snippet is None:
             return await self.send_error(f"There is no snippet called {self.slug!r}.")
         if not snippet.is_runnable:
@@ -90,6 +89,14 @@ class SnippetRunConsumer(AsyncWebsocketConsumer):
         if not rate_limiter.allow(client):
             return await self.send_error("Too many runs from your address; wait a minute.")
         self.task = asyncio.create_task(self.relay(snippet))
+
+    @database_sync_to_async
+    def find_snippet(self):
+        """The socket's snippet if this user may run it. Closes the connection afterwards,
+        which a long-lived socket would otherwise hold (and, pooled, never give back)."""
+        user = self.scope.get("user")
+        visible = Snippet.objects.visible_to(user) if user else Snippet.objects.published()
+        return visible.filter(slug=self.slug).first()
 
     async def relay(self, snippet):
         self.started = time.monotonic()

@@ -5,7 +5,7 @@ import time
 import uuid
 
 import pytest
-from asgiref.sync import sync_to_async
+from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
 
 from config.asgi import application
@@ -24,9 +24,9 @@ def sandbox(settings):
     settings.SNIPPET_RUNS_PER_MINUTE = 1000
 
 
-# In the thread the async ORM uses: each asyncio.to_thread thread would keep a pooled
-# PostgreSQL connection, and the pool would run dry.
-@sync_to_async
+# Through database_sync_to_async, which closes its connection: each asyncio.to_thread
+# thread would keep a pooled PostgreSQL connection, and the pool would run dry.
+@database_sync_to_async
 def make_snippet(code, slug="demo", **fields):
     topic, _ = Topic.objects.get_or_create(name="Demo", slug="demo-topic")
     fields = {"runtime": "python", "title": slug, **fields}
@@ -203,10 +203,10 @@ async def test_the_rate_limit_tells_the_reader_to_wait(settings):
 
 async def test_staff_may_run_a_draft(django_user_model):
     await make_snippet("print('draft ok')", is_published=False)
-    curator = await sync_to_async(django_user_model.objects.create_user)(
+    curator = await database_sync_to_async(django_user_model.objects.create_user)(
         "curator", password="pw", is_staff=True
     )
-    session = await sync_to_async(login_session)(curator)
+    session = await database_sync_to_async(login_session)(curator)
     communicator = WebsocketCommunicator(
         application,
         "/ws/snippets/demo/",

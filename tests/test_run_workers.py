@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 import pytest_asyncio
 import redis
-from asgiref.sync import sync_to_async
+from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 from channels.testing import WebsocketCommunicator
 from channels.worker import Worker
@@ -113,7 +113,7 @@ async def worker(redis_layer):
 
 # In the thread the async ORM uses: each asyncio.to_thread thread would keep a pooled
 # PostgreSQL connection, and the pool would run dry.
-@sync_to_async
+@database_sync_to_async
 def make_snippet(code, slug="demo"):
     topic, _ = Topic.objects.get_or_create(name="Demo", slug="demo-topic")
     return Snippet.objects.create(topic=topic, slug=slug, title=slug, code=code, runtime="python")
