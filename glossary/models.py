@@ -1,3 +1,4 @@
+import time
 from urllib.parse import urlsplit, urlunsplit
 
 from django.contrib.postgres.search import SearchVectorField
@@ -331,10 +332,16 @@ class Snippet(DerivedFieldsMixin, models.Model):
 class ContentRevision(models.Model):
     """A counter bumped whenever readers' content changes; cached pages are keyed on it.
 
-    It lives in the database so every server process sees the same number.
+    It lives in the database so every server process sees the same number. Each process
+    reads it at most once every REUSE_SECONDS (a change made in the same process is seen
+    at once; one made elsewhere within that time), so a cached page costs no query.
     """
 
+    REUSE_SECONDS = 1.0
+
     number = models.PositiveBigIntegerField(default=0)
+
+    _last_read = (-REUSE_SECONDS, 0)  # (time.monotonic() of the read, number)
 
     class Meta:
         ordering = ["pk"]
@@ -344,13 +351,24 @@ class ContentRevision(models.Model):
 
     @classmethod
     def current(cls):
-        """The current revision number (one query)."""
-        return cls.objects.filter(pk=1).values_list("number", flat=True).first() or 0
+        """The current revision number (a query at most once every REUSE_SECONDS)."""
+        read_at, number = cls._last_read
+        now = time.monotonic()
+        if now - read_at >= cls.REUSE_SECONDS:
+            number = cls.objects.filter(pk=1).values_list("number", flat=True).first() or 0
+            cls._last_read = (now, number)
+        return number
 
     @classmethod
     def bump(cls):
         if not cls.objects.filter(pk=1).update(number=F("number") + 1):
             cls.objects.get_or_create(pk=1, defaults={"number": 1})
+        cls.forget()
+
+    @classmethod
+    def forget(cls):
+        """Read the number afresh next time."""
+        cls._last_read = (-cls.REUSE_SECONDS, 0)
 
 
 @receiver([post_save, post_delete])

@@ -3,7 +3,7 @@ import uuid
 
 import pytest
 
-from glossary.models import Link, Snippet, Topic
+from glossary.models import ContentRevision, Link, Snippet, Topic
 
 IN_CI = os.environ.get("CI") == "true"
 
@@ -23,6 +23,7 @@ def cache_of_its_own(settings):
     settings.CACHES = {
         name: {**config, "KEY_PREFIX": uuid.uuid4().hex} for name, config in settings.CACHES.items()
     }
+    ContentRevision.forget()
 
 
 @pytest.fixture
