@@ -32,7 +32,7 @@ from websockets.exceptions import WebSocketException
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.pages import HOST, fetch, free_port, tail  # noqa: E402
+from bench.pages import HOST, fetch, free_port, spawn, stop, tail  # noqa: E402
 
 LINES = 200
 LINES_CODE = f"for i in range({LINES}):\n    print(f'line {{i:03}}')\n"
@@ -173,23 +173,6 @@ async def client(load, number, deadline):
             page.close()
         (load.runs if kind == "run" else load.kinds[kind]).record(started, problem)
     page.close()
-
-
-def spawn(argv, env, log):
-    with open(log, "wb") as stream:
-        return subprocess.Popen(
-            argv, cwd=ROOT, env=env, stdout=stream, stderr=subprocess.STDOUT, start_new_session=True
-        )
-
-
-def stop(process):
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 async def wait_until_ready(daphne, workers, port, directory, timeout=30):

@@ -244,16 +244,20 @@ def free_port():
         return sock.getsockname()[1]
 
 
-def start_daphne(port, env, log_path):
-    command = [sys.executable, "-m", "daphne", "-b", HOST, "-p", str(port)]
-    command.append("config.asgi:application")
+def spawn(argv, env, log_path):
+    """Start a server process in its own session, its output going to log_path."""
     with open(log_path, "wb") as log:
         return subprocess.Popen(
-            command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            argv, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
         )
 
 
-def stop_daphne(process):
+def start_daphne(port, env, log_path):
+    argv = [sys.executable, "-m", "daphne", "-b", HOST, "-p", str(port)]
+    return spawn([*argv, "config.asgi:application"], env, log_path)
+
+
+def stop(process):
     if process.poll() is None:
         process.terminate()
         try:
@@ -554,7 +558,7 @@ def main():
         return 1 if failed else 0
     finally:
         if process is not None:
-            stop_daphne(process)
+            stop(process)
         shutil.rmtree(scratch, ignore_errors=True)
 
 

@@ -17,7 +17,6 @@ import asyncio
 import json
 import os
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -28,7 +27,10 @@ from pathlib import Path
 from websockets.asyncio.client import connect
 
 ROOT = Path(__file__).resolve().parent.parent
-HOST = "127.0.0.1"
+sys.path.insert(0, str(ROOT))
+
+from bench.pages import HOST, free_port, start_daphne, stop  # noqa: E402
+
 CLIENTS = 20
 ORM_QUERY = "from glossary.models import Topic; print(Topic.objects.count())"
 SNIPPETS = {
@@ -86,35 +88,6 @@ def build_database(env):
         [*manage, "shell", "-c", setup], env=env, cwd=ROOT, check=True, capture_output=True
     )
     return result.stdout.decode().strip().splitlines()[-1]
-
-
-def free_port():
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        return sock.getsockname()[1]
-
-
-def start_daphne(port, env, log_path):
-    command = [sys.executable, "-m", "daphne", "-b", HOST, "-p", str(port)]
-    with open(log_path, "wb") as log:
-        return subprocess.Popen(
-            [*command, "config.asgi:application"],
-            cwd=ROOT,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-
-
-def stop_daphne(process):
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 async def get(port, path):
@@ -366,7 +339,7 @@ async def main():
         await wait_until_serving(daphne, port, log_path)
         rows = await measure(args, port, topic_path, env)
     finally:
-        stop_daphne(daphne)
+        stop(daphne)
         shutil.rmtree(scratch, ignore_errors=True)
     notes = [
         f"First stdout: median / p90 of {args.tries} runs {args.gap} s apart, each followed by "
