@@ -59,15 +59,26 @@ class SnippetInline(admin.StackedInline):
 
 @admin.register(Topic)
 class TopicAdmin(PublishActionsMixin, admin.ModelAdmin):
-    list_display = ("name", "letter", "parent", "link_count", "snippet_count", "is_published")
-    list_filter = ("is_published", "letter", "links__group", "snippets__runtime")
+    list_display = (
+        "name",
+        "letter",
+        "parent",
+        "link_count",
+        "snippet_count",
+        "is_published",
+        "is_featured",
+    )
+    list_filter = ("is_published", "is_featured", "letter", "links__group", "snippets__runtime")
     list_select_related = ("parent",)
     search_fields = ("name", "aliases", "summary")
     prepopulated_fields = {"slug": ("name",)}
     autocomplete_fields = ("parent", "see_also")
     readonly_fields = ("letter", "created", "updated")
     fieldsets = (
-        (None, {"fields": (("name", "slug"), "aliases", "summary", "is_published")}),
+        (
+            None,
+            {"fields": (("name", "slug"), "aliases", "summary", ("is_published", "is_featured"))},
+        ),
         ("Relations", {"fields": ("parent", "see_also")}),
         ("Record", {"fields": ("letter", "created", "updated"), "classes": ("collapse",)}),
     )

@@ -6,6 +6,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import URLValidator
 from django.db import models
 from django.db.models import Count, F, Prefetch, Q
+from django.db.models.functions import Lower
 from django.db.models.signals import m2m_changed, post_delete, post_save, pre_save
 from django.dispatch import receiver
 from django.urls import reverse
@@ -50,6 +51,9 @@ class TopicQuerySet(models.QuerySet):
         """Readers see published topics; staff see drafts too."""
         return self if user.is_staff else self.published()
 
+    def featured(self):
+        return self.filter(is_featured=True)
+
     def for_index(self):
         """Topics with their published link and snippet counts (one query)."""
         return self.annotate(
@@ -78,6 +82,16 @@ class TopicQuerySet(models.QuerySet):
         rows = self.order_by().values_list("letter").annotate(count=Count("pk"))
         return dict(rows)
 
+    def by_alias(self, slug):
+        """The topic one of whose aliases slugifies to slug, or None.
+
+        Reads every topic's aliases (one query): meant for a slug that named no topic.
+        """
+        for topic in self.only("slug", "aliases"):
+            if any(slugify(alias) == slug for alias in topic.alias_list):
+                return topic
+        return None
+
     def for_export(self):
         """Published topics with their published links and snippets, in four queries."""
         return (
@@ -92,6 +106,11 @@ class TopicQuerySet(models.QuerySet):
 
 
 class TopicManager(models.Manager.from_queryset(TopicQuerySet)):
+    def get_queryset(self):
+        # Meta.ordering is dropped from GROUP BY queries (annotate() with Count), so every
+        # queryset starts explicitly ordered, and aggregated lists stay in A–Z order too.
+        return super().get_queryset().order_by(*self.model._meta.ordering)
+
     def get_by_natural_key(self, slug):
         return self.get(slug=slug)
 
@@ -113,13 +132,16 @@ class Topic(DerivedFieldsMixin, models.Model):
     )
     see_also = models.ManyToManyField("self", blank=True)
     is_published = models.BooleanField("published", default=True)
+    is_featured = models.BooleanField(
+        "featured", default=False, help_text="Shown on the front page."
+    )
     created = models.DateTimeField(auto_now_add=True)
     updated = models.DateTimeField(auto_now=True)
 
     objects = TopicManager()
 
     class Meta:
-        ordering = ["name"]
+        ordering = [Lower("name"), "name"]
         constraints = [
             models.CheckConstraint(condition=~Q(name=""), name="topic_name_not_empty"),
             models.CheckConstraint(condition=~Q(slug=""), name="topic_slug_not_empty"),

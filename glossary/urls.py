@@ -24,6 +24,7 @@ register_converter(LetterConverter, "letter")
 app_name = "glossary"
 urlpatterns = [
     path("", cached(views.home), name="home"),
+    path("topics/", cached(views.TopicIndexView.as_view()), name="topic-index"),
     path("letters/<letter:letter>/", cached(views.LetterView.as_view()), name="letter-detail"),
     path("topics/<slug:slug>/", cached(views.TopicDetailView.as_view()), name="topic-detail"),
     path("links/", views.LinkListView.as_view(), name="link-list"),

@@ -1,7 +1,7 @@
 import string
 
 from django.db.models.functions import Lower
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.generic import DetailView, ListView, TemplateView
@@ -10,7 +10,7 @@ from . import search as site_search
 from .models import Link, LinkGroup, Runtime, Snippet, Topic
 
 LETTERS = [*string.ascii_uppercase, "#"]
-RECENT_LINKS = 10
+RECENT_LINKS = 6
 
 
 def letter_bar(counts):
@@ -37,17 +37,52 @@ class VisibleToReaderMixin:
         return self.model.objects.visible_to(self.request.user)
 
 
+def related_topics(topic):
+    """The sidebar's groups, each topic shown once: a parent is "Part of" before anything
+    else, a child is "Includes" before "See also"."""
+    parent = [topic.parent] if topic.parent else []
+    children = [child for child in topic.children.all() if child not in parent]
+    shown = {*parent, *children}
+    see_also = [other for other in topic.see_also.all() if other not in shown]
+    groups = [("Part of", parent), ("Includes", children), ("See also", see_also)]
+    return [(heading, topics) for heading, topics in groups if topics]
+
+
 def home(request: HttpRequest) -> HttpResponse:
     user = request.user
     counts = Topic.objects.visible_to(user).letter_counts()
+    snippets = Snippet.objects.visible_to(user).select_related("topic")
     context = {
         "letters": letter_bar(counts),
         "topic_total": sum(counts.values()),
         "link_total": Link.objects.visible_to(user).count(),
-        "snippet_total": Snippet.objects.visible_to(user).count(),
+        "snippet_total": snippets.count(),
+        "featured_topics": Topic.objects.visible_to(user).featured().for_index(),
+        "featured_snippet": snippets.runnable()
+        .filter(topic__is_featured=True)
+        .order_by(Lower("topic__name"), "position", "title")
+        .first(),
+        "lessons": snippets.filter(runtime=Runtime.DJANGO).order_by("position", "title"),
         "recent_links": Link.objects.visible_to(user).newest_first()[:RECENT_LINKS],
     }
     return render(request, "glossary/home.html", context)
+
+
+class TopicIndexView(VisibleToReaderMixin, ListView):
+    """Every letter with its topics, on one page."""
+
+    model = Topic
+    template_name = "glossary/topic_index.html"
+
+    def get_queryset(self):
+        return super().get_queryset().only("name", "slug", "letter", "is_published")
+
+    def get_context_data(self, **kwargs):
+        by_letter = {}
+        for topic in self.object_list:
+            by_letter.setdefault(topic.letter, []).append(topic)
+        sections = [(letter, by_letter[letter]) for letter in LETTERS if letter in by_letter]
+        return super().get_context_data(sections=sections, **kwargs)
 
 
 class LetterView(VisibleToReaderMixin, ListView):
@@ -72,13 +107,28 @@ class LetterView(VisibleToReaderMixin, ListView):
 
 
 class TopicDetailView(DetailView):
+    """A topic; a slug that names none but is one of a topic's aliases redirects to it."""
+
     model = Topic
+
+    def get(self, request, *args, **kwargs):
+        try:
+            return super().get(request, *args, **kwargs)
+        except Http404:
+            topic = Topic.objects.visible_to(request.user).by_alias(kwargs["slug"])
+            if topic is None:
+                raise
+            return redirect(topic, permanent=True)
 
     def get_queryset(self):
         return Topic.objects.for_detail(self.request.user)
 
     def get_context_data(self, **kwargs):
-        return super().get_context_data(link_groups=group_links(self.object.links.all()), **kwargs)
+        return super().get_context_data(
+            link_groups=group_links(self.object.links.all()),
+            related=related_topics(self.object),
+            **kwargs,
+        )
 
 
 class SnippetDetailView(VisibleToReaderMixin, DetailView):
@@ -118,7 +168,7 @@ class LinkListView(VisibleToReaderMixin, ListView):
             super()
             .get_queryset()
             .select_related("topic")
-            .order_by("topic__name", Lower("title"), "pk")
+            .order_by(Lower("topic__name"), Lower("title"), "pk")
         )
         if self.group:
             links = links.filter(group=self.group)

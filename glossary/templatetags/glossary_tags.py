@@ -26,6 +26,23 @@ def lead(value):
     return plain_text(first.group(1) if first else value)
 
 
+SENTENCE_END = re.compile(r"[.!?](?=\s)")
+
+
+@register.filter
+def shorten(text, limit=180):
+    """Text cut to at most about limit characters: after the last whole sentence that fits,
+    or, when the first sentence alone is too long, after a whole word, with an ellipsis."""
+    text = " ".join(str(text).split())
+    if len(text) <= limit:
+        return text
+    ends = [match.end() for match in SENTENCE_END.finditer(text, 0, limit)]
+    if ends and ends[-1] >= limit // 2:
+        return text[: ends[-1]]
+    cut = text.rfind(" ", 0, limit + 1)
+    return text[: cut if cut > 0 else limit].rstrip(",;:–—- ") + "…"
+
+
 def query_terms(query):
     """The words of a search query to mark, longest first: full-text search matches words
     wherever they are, so each is marked on its own."""
