@@ -9,7 +9,7 @@ class HomeSitemap(Sitemap):
     priority = 1.0
 
     def items(self):
-        return ["glossary:home", "glossary:link-list"]
+        return ["glossary:home", "glossary:topic-index", "glossary:link-list"]
 
     def location(self, item):
         return reverse(item)

@@ -4,6 +4,7 @@ from datetime import UTC, datetime
 import pytest
 from django.template.loader import get_template
 from django.urls import reverse
+from django.utils.text import slugify
 
 from glossary.models import Link, LinkGroup, Snippet, Topic
 
@@ -34,6 +35,10 @@ def make_snippets(topic, count, **kwargs):
         )
         for number in range(count)
     ]
+
+
+def card_names(html):
+    return re.findall(r'class="topic-card__title"><a href="[^"]+">([^<]+)</a>', html)
 
 
 @pytest.fixture
@@ -93,11 +98,64 @@ class TestHome:
         assert response.context["topic_total"] == 4
         assert response.context["link_total"] == 20
         assert response.context["snippet_total"] == 10
-        assert len(response.context["recent_links"]) == 10
+        assert len(response.context["recent_links"]) == 6
         assert "PostgreSQL link 19" in response.content.decode()
 
-    def test_it_stays_within_six_queries(self, client, busy_topic, django_assert_max_num_queries):
-        with django_assert_max_num_queries(6):
+    def test_it_says_what_the_site_is_in_one_line(self, client, db):
+        html = client.get(reverse("glossary:home")).content.decode()
+
+        lede = re.search(r'<p class="lede">(.*?)</p>', html).group(1)
+        assert "Python developer" in lede
+        assert len(lede) < 160
+
+    def test_it_features_the_topics_curators_flag(self, client, busy_topic):
+        Topic.objects.create(name="sqlite", slug="sqlite", is_featured=True)
+        Topic.objects.create(name="ACID", slug="acid", is_featured=True)
+        busy_topic.is_featured = True
+        busy_topic.save()
+
+        html = client.get(reverse("glossary:home")).content.decode()
+
+        featured = html.split('id="featured-title"')[1].split("</section>")[0]
+        names = re.findall(r'class="topic-card__title"><a href="[^"]+">([^<]+)</a>', featured)
+        assert names == ["ACID", "PostgreSQL", "sqlite"]
+        assert "20 links · 10 snippets" in featured
+        assert "MySQL" not in featured
+
+    def test_it_offers_a_snippet_of_a_featured_topic_to_run(self, client, topic, snippet):
+        topic.is_featured = True
+        topic.save()
+
+        html = client.get(reverse("glossary:home")).content.decode()
+
+        assert 'id="try-title"' in html
+        assert 'data-snippet="hello" data-runnable="true"' in html
+        assert 'class="run-panel" data-slug="hello"' in html
+
+    def test_it_offers_no_snippet_when_no_featured_topic_has_one(self, client, snippet):
+        assert 'id="try-title"' not in client.get(reverse("glossary:home")).content.decode()
+
+    def test_it_lists_the_orm_lessons_in_reading_order(self, client, topic):
+        for position, title in [(2, "Aggregation"), (1, "CRUD")]:
+            Snippet.objects.create(
+                topic=topic,
+                title=title,
+                slug=title.lower(),
+                code="pass",
+                runtime="django",
+                position=position,
+            )
+
+        html = client.get(reverse("glossary:home")).content.decode()
+
+        lessons = html.split('class="lesson-list"')[1].split("</ol>")[0]
+        assert re.findall(r'<a href="/snippets/([^/]+)/">', lessons) == ["crud", "aggregation"]
+
+    def test_it_stays_within_eight_queries(self, client, busy_topic, django_assert_max_num_queries):
+        busy_topic.is_featured = True
+        busy_topic.save()
+
+        with django_assert_max_num_queries(8):
             response = client.get(reverse("glossary:home"))
 
         assert response.status_code == 200
@@ -126,7 +184,106 @@ class TestHome:
         assert "badge--draft" in html
 
 
+class TestTopicOrder:
+    NAMES = ["Async database access", "ACID", "aggregate functions", "Apache Cassandra"]
+
+    @pytest.fixture
+    def a_topics(self, db):
+        topics = [Topic.objects.create(name=name, slug=slugify(name)) for name in self.NAMES]
+        make_links(topics[0], 2)
+        return topics
+
+    def test_the_letter_page_lists_topics_by_name_ignoring_case(self, client, a_topics):
+        html = client.get(reverse("glossary:letter-detail", args=["A"])).content.decode()
+
+        assert card_names(html) == [
+            "ACID",
+            "aggregate functions",
+            "Apache Cassandra",
+            "Async database access",
+        ]
+
+    def test_the_index_lists_topics_by_name_ignoring_case(self, client, a_topics):
+        html = client.get(reverse("glossary:topic-index")).content.decode()
+
+        names = re.findall(r'<li><a href="/topics/[^"]+">([^<]+)</a>', html)
+        assert names == ["ACID", "aggregate functions", "Apache Cassandra", "Async database access"]
+
+    def test_the_link_directory_groups_links_by_topic_name_ignoring_case(self, client, db):
+        for name in ["Beta", "alpha", "Gamma"]:
+            make_links(Topic.objects.create(name=name, slug=name.lower()), 1)
+
+        html = client.get(reverse("glossary:link-list")).content.decode()
+
+        listed = html.split('class="link-list"')[1]
+        assert re.findall(r"(\w+) link 0</a>", listed) == ["alpha", "Beta", "Gamma"]
+
+
+class TestTopicIndex:
+    def test_the_menu_points_at_it(self, client, topic):
+        html = client.get(reverse("glossary:topic-index")).content.decode()
+
+        assert '<a href="/topics/" aria-current="page">A–Z</a>' in html
+
+    def test_it_shows_every_letter_with_its_topics(self, client, busy_topic):
+        Topic.objects.create(name="2PC", slug="2pc")
+
+        html = client.get(reverse("glossary:topic-index")).content.decode()
+
+        headings = re.findall(r'<h2 id="letter-\d+"><a href="/letters/[^"]+">(.)</a></h2>', html)
+        assert headings == ["M", "P", "#"]
+        p_section = html.split('href="/letters/P/">P</a>')[1].split("</section>")[0]
+        assert re.findall(r">([^<]+)</a></li>", p_section) == ["pgvector", "PostgreSQL", "Psycopg"]
+
+    def test_it_keeps_queries_constant(self, client, busy_topic, django_assert_max_num_queries):
+        with django_assert_max_num_queries(2):
+            client.get(reverse("glossary:topic-index"))
+
+    def test_it_hides_drafts_from_readers(self, client, topic, draft_topic):
+        assert "Secret store" not in client.get(reverse("glossary:topic-index")).content.decode()
+
+    def test_it_shows_drafts_to_staff(self, staff_client, draft_topic):
+        html = staff_client.get(reverse("glossary:topic-index")).content.decode()
+
+        assert "Secret store" in html
+        assert "badge--draft" in html
+
+
 class TestLetterPage:
+    def test_its_heading_reads_naturally(self, client, topic):
+        html = client.get(reverse("glossary:letter-detail", args=["P"])).content.decode()
+
+        assert '<h1 class="page-title">Topics starting with P</h1>' in html
+
+    def test_the_hash_heading_names_digits_and_symbols(self, client):
+        Topic.objects.create(name="2PC", slug="2pc")
+
+        html = client.get(reverse("glossary:letter-detail", args=["#"])).content.decode()
+
+        assert '<h1 class="page-title">Topics starting with a digit or symbol</h1>' in html
+
+    def test_card_summaries_end_at_a_sentence(self, client):
+        first = "Consistency is kept by the constraints that every transaction must satisfy."
+        Topic.objects.create(
+            name="Consistency", slug="consistency", summary=f"{first} {'More words here. ' * 20}"
+        )
+
+        html = client.get(reverse("glossary:letter-detail", args=["C"])).content.decode()
+
+        summary = re.search(r'<p class="topic-card__summary">(.*?)</p>', html).group(1)
+        assert summary.startswith(first)
+        assert summary.endswith("More words here.")
+
+    def test_card_summaries_cut_in_one_long_sentence_end_at_a_whole_word(self, client):
+        words = [f"word{number}" for number in range(60)]
+        Topic.objects.create(name="Run-on", slug="run-on", summary=" ".join(words) + ".")
+
+        html = client.get(reverse("glossary:letter-detail", args=["R"])).content.decode()
+
+        summary = re.search(r'<p class="topic-card__summary">(.*?)</p>', html).group(1)
+        assert summary.endswith("…")
+        assert set(summary.removesuffix("…").split()) <= set(words)
+
     def test_it_lists_the_topics_of_the_letter_with_counts(self, client, busy_topic):
         response = client.get(reverse("glossary:letter-detail", args=["P"]))
 
@@ -190,6 +347,44 @@ class TestTopicPage:
         assert '<span class="chip">PG</span>' in html
         assert 'href="/topics/psycopg/"' in html
         assert 'href="/topics/mysql/"' in html
+
+    def test_it_shows_each_related_topic_once(self, client, busy_topic):
+        parent = Topic.objects.create(name="Relational database", slug="relational-database")
+        busy_topic.parent = parent
+        busy_topic.save()
+        busy_topic.see_also.add(parent, Topic.objects.get(slug="psycopg"))
+
+        html = client.get(busy_topic.get_absolute_url()).content.decode()
+
+        sidebar = html.split('aria-label="Related topics"')[1].split("</aside>")[0]
+        assert sidebar.count('href="/topics/relational-database/"') == 1
+        assert sidebar.count('href="/topics/psycopg/"') == 1
+        groups = re.findall(r"<h2>([^<]+)</h2>", sidebar)
+        assert groups == ["Part of", "Includes", "See also"]
+        see_also = sidebar.split("<h2>See also</h2>")[1]
+        assert re.findall(r'href="/topics/([^/]+)/"', see_also) == ["mysql"]
+
+    def test_an_alias_redirects_permanently_to_its_topic(self, client, topic):
+        topic.aliases = "Postgres, Postgre SQL"
+        topic.save()
+
+        for path in ["/topics/postgres/", "/topics/postgre-sql/"]:
+            response = client.get(path)
+
+            assert response.status_code == 301
+            assert response.headers["Location"] == "/topics/postgresql/"
+
+    def test_an_unknown_slug_that_is_no_alias_is_not_found(self, client, topic):
+        topic.aliases = "Postgres"
+        topic.save()
+
+        assert client.get("/topics/postgr/").status_code == 404
+
+    def test_an_alias_of_a_draft_is_not_found_by_readers(self, client, draft_topic):
+        draft_topic.aliases = "Vault"
+        draft_topic.save()
+
+        assert client.get("/topics/vault/").status_code == 404
 
     def test_it_links_to_the_parent_topic(self, client, topic):
         child = Topic.objects.create(name="Psycopg", slug="psycopg", parent=topic)

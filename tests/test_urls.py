@@ -3,6 +3,7 @@ from django.urls import Resolver404, resolve, reverse
 
 URLS = [
     ("home", [], "/"),
+    ("topic-index", [], "/topics/"),
     ("letter-detail", ["A"], "/letters/A/"),
     ("letter-detail", ["#"], "/letters/%23/"),
     ("topic-detail", ["postgresql"], "/topics/postgresql/"),
