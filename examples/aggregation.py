@@ -11,13 +11,9 @@
   other's rows: count them in separate queries (or subqueries).
 """
 
-from examples import orm
+from django.db.models import Avg, Count, Max, Min, Q
 
-orm.setup()
-
-from django.db.models import Avg, Count, Max, Min, Q  # noqa: E402
-
-from glossary.models import Link, Topic  # noqa: E402
+from glossary.models import Link, Topic
 
 
 def main():

@@ -11,17 +11,13 @@ works, but it does not make a single query faster. For your own blocking code, w
 `sync_to_async` yourself.
 """
 
-from examples import orm
+import asyncio
 
-orm.setup()
+from asgiref.sync import sync_to_async
+from django.core.exceptions import SynchronousOnlyOperation
 
-import asyncio  # noqa: E402
-
-from asgiref.sync import sync_to_async  # noqa: E402
-from django.core.exceptions import SynchronousOnlyOperation  # noqa: E402
-
-from examples.models import Tag  # noqa: E402
-from glossary.models import Link, Topic  # noqa: E402
+from examples.models import Tag
+from glossary.models import Link, Topic
 
 
 def busiest_topic_names():

@@ -14,19 +14,15 @@ a model computes in `save()` is not computed. Here that is fine: `PageView` has 
 fields (the glossary's `Link` derives its domain in `save()`, so it would be a bad fit).
 """
 
-from examples import orm
+from datetime import UTC, datetime, timedelta
+from itertools import groupby
 
-orm.setup()
+from django.db import connection
+from django.db.models import F
+from django.test.utils import CaptureQueriesContext
 
-from datetime import UTC, datetime, timedelta  # noqa: E402
-from itertools import groupby  # noqa: E402
-
-from django.db import connection  # noqa: E402
-from django.db.models import F  # noqa: E402
-from django.test.utils import CaptureQueriesContext  # noqa: E402
-
-from examples.models import PageView  # noqa: E402
-from glossary.models import Topic  # noqa: E402
+from examples.models import PageView
+from glossary.models import Topic
 
 ROWS = 30
 

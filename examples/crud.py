@@ -10,11 +10,7 @@ The four basic operations on the glossary's own `Topic` model, and the SQL each 
 - **delete**: `delete()` returns how many rows went, per model, cascades included.
 """
 
-from examples import orm
-
-orm.setup()
-
-from glossary.models import Link, Snippet, Topic  # noqa: E402
+from glossary.models import Link, Snippet, Topic
 
 
 def main():

@@ -15,14 +15,10 @@ On SQLite this example runs the `icontains` part and shows what PostgreSQL would
 has its own engine, the FTS5 virtual table (see the SQLite FTS5 snippet in the glossary).
 """
 
-from examples import orm
+from django.db import connection
+from django.db.models import Q
 
-orm.setup()
-
-from django.db import connection  # noqa: E402
-from django.db.models import Q  # noqa: E402
-
-from glossary.models import Topic  # noqa: E402
+from glossary.models import Topic
 
 WORDS = "indexes"
 

@@ -13,13 +13,9 @@ Without a unique constraint both inserts would succeed and you would have duplic
   the same tag just before our `INSERT` reaches the database.
 """
 
-from examples import orm
+from django.db import IntegrityError, connection, connections, transaction
 
-orm.setup()
-
-from django.db import IntegrityError, connection, connections, transaction  # noqa: E402
-
-from examples.models import Tag  # noqa: E402
+from examples.models import Tag
 
 
 def main():

@@ -14,14 +14,10 @@ weighs estimated costs from table statistics (`ANALYZE`): on a tiny table a sequ
 scan is cheaper, which is why this example gives it more rows.
 """
 
-from examples import orm
+from django.db import connection, models
 
-orm.setup()
-
-from django.db import connection, models  # noqa: E402
-
-from examples.models import PageView  # noqa: E402
-from glossary.models import Topic  # noqa: E402
+from examples.models import PageView
+from glossary.models import Topic
 
 INDEX = models.Index(fields=["referrer"], name="pageview_referrer_idx")
 

@@ -11,13 +11,9 @@ How `filter()` arguments become a `WHERE` clause:
   no read-modify-write race.
 """
 
-from examples import orm
+from django.db.models import F, Q
 
-orm.setup()
-
-from django.db.models import F, Q  # noqa: E402
-
-from glossary.models import Link, Topic  # noqa: E402
+from glossary.models import Link, Topic
 
 
 def main():

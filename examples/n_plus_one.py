@@ -10,15 +10,11 @@ queries. Django's `CaptureQueriesContext` counts them (it is what `assertNumQuer
 - `Prefetch()` narrows or orders what is prefetched.
 """
 
-from examples import orm
+from django.db import connection
+from django.db.models import Prefetch
+from django.test.utils import CaptureQueriesContext
 
-orm.setup()
-
-from django.db import connection  # noqa: E402
-from django.db.models import Prefetch  # noqa: E402
-from django.test.utils import CaptureQueriesContext  # noqa: E402
-
-from glossary.models import Link, Topic  # noqa: E402
+from glossary.models import Link, Topic
 
 TOPICS = 10
 

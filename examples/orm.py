@@ -1,19 +1,16 @@
-"""Django for an example: a throwaway copy of the seed database, every query reported.
+"""Django for an example run from a shell: a throwaway copy of the seed database, every
+query reported.
 
-Each example starts with
-
-    from examples import orm
-
-    orm.setup()
-
-On the site's sandbox Django is already set up against a throwaway database, so setup()
-only turns on SQL reporting (examples/sqlreport.py). Run from a shell
-(`python -m examples.crud`), it sets Django up with the sandbox settings and a database of
-its own, removed at exit; never the site's database:
+`python -m examples.crud` imports the examples package first, which calls setup() here:
+it sets Django up with the sandbox settings and a database of its own, removed at exit;
+never the site's database:
 
 * SQLite by default: a copy of the runner's template database (migrations + seed);
 * PostgreSQL when DATABASE_URL is a postgres:// URL: a new database on that server, cloned
   from a migrated and seeded template database that is built once and kept.
+
+On the site the runner's Django warm-up installs the same SQL reporter
+(examples/sqlreport.py), so an example needs no setup of its own.
 """
 
 import atexit

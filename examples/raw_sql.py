@@ -11,13 +11,9 @@ value can never change the statement.
 - The injection attempt below is harmless with parameters: the whole string is one value.
 """
 
-from examples import orm
+from django.db import connection
 
-orm.setup()
-
-from django.db import connection  # noqa: E402
-
-from glossary.models import Topic  # noqa: E402
+from glossary.models import Topic
 
 
 def dictfetchall(cursor):

@@ -14,17 +14,13 @@ transaction ends, so the second request waits (or, with `nowait=True`, fails at 
 A second thread with its own database connection plays the competing request.
 """
 
-from examples import orm
+import threading
+from decimal import Decimal
 
-orm.setup()
+from django.db import DatabaseError, connection, transaction
+from django.db.transaction import TransactionManagementError
 
-import threading  # noqa: E402
-from decimal import Decimal  # noqa: E402
-
-from django.db import DatabaseError, connection, transaction  # noqa: E402
-from django.db.transaction import TransactionManagementError  # noqa: E402
-
-from examples.models import Account  # noqa: E402
+from examples.models import Account
 
 
 def competing_request(results):

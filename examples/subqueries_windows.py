@@ -9,14 +9,10 @@
   subquery to do it.
 """
 
-from examples import orm
+from django.db.models import Count, Exists, F, OuterRef, Subquery, Window
+from django.db.models.functions import Rank, RowNumber
 
-orm.setup()
-
-from django.db.models import Count, Exists, F, OuterRef, Subquery, Window  # noqa: E402
-from django.db.models.functions import Rank, RowNumber  # noqa: E402
-
-from glossary.models import Link, Snippet, Topic  # noqa: E402
+from glossary.models import Link, Snippet, Topic
 
 
 def main():

@@ -13,16 +13,12 @@ an exception rolls everything back.
 - `transaction.on_commit()` runs code only once the data is really committed.
 """
 
-from examples import orm
+from decimal import Decimal
 
-orm.setup()
+from django.db import IntegrityError, transaction
+from django.db.models import F
 
-from decimal import Decimal  # noqa: E402
-
-from django.db import IntegrityError, transaction  # noqa: E402
-from django.db.models import F  # noqa: E402
-
-from examples.models import Account  # noqa: E402
+from examples.models import Account
 
 
 def transfer(source, target, amount):

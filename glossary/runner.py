@@ -125,6 +125,8 @@ django.setup()
 import glossary.models
 from django.db import connection
 connection.ensure_connection()
+from examples import sqlreport
+sqlreport.install()
 """
 # Headroom on RLIMIT_CPU until the bootstrap lowers it (Django's warm-up takes ~0.3 s).
 WARM_UP_CPU_SECONDS = 2

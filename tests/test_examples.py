@@ -262,7 +262,40 @@ def test_the_seed_load_puts_every_example_on_the_site():
     assert len(snippets) == len(examples.names())
     for snippet in snippets:
         name = snippet.slug.removeprefix("orm-").replace("-", "_")
-        assert snippet.code == examples.path(name).read_text(encoding="utf-8")
+        assert snippet.code == examples.code(name)
         assert snippet.runtime == "django" and snippet.language == "python"
         assert snippet.topic.slug == examples.TOPICS.get(name, examples.DEFAULT_TOPIC)
         assert snippet.description_html  # derived on the raw load
+
+
+@pytest.mark.parametrize("name", examples.names())
+def test_the_site_shows_each_example_as_plain_django_code(name):
+    source = examples.path(name).read_text(encoding="utf-8")
+    description = ast.get_docstring(ast.parse(source)).partition("\n")[2].strip()
+
+    code = examples.code(name)
+
+    assert not code.startswith(('"""', "\n"))
+    assert description.splitlines()[0] not in code
+    for scaffolding in ("from examples import orm", "orm.setup()", "# noqa"):
+        assert scaffolding not in code
+    assert source.endswith(code)
+
+
+@pytest.mark.asyncio
+async def test_the_site_copy_runs_in_the_sandbox_and_reports_its_queries():
+    from glossary import runner
+    from tests.conftest import require
+
+    require(runner.bubblewrap_works(), "bubblewrap with namespaces is not available")
+    code = examples.code("crud")
+    limits = runner.Limits.from_settings()
+
+    events = [event async for event in runner.run(code, "django", limits)]
+
+    assert events[-1]["reason"] == "ok", events
+    printed = "".join(event["text"] for event in events if event["type"] == "stdout")
+    teaches_crud(printed)
+    topic_insert = next(event for event in events if event["type"] == "sql")
+    assert topic_insert["sql"].startswith('INSERT INTO "glossary_topic"')
+    assert topic_insert["line"] == call_line(ast.parse(code), "create", "Topic")

@@ -15,8 +15,7 @@ def example_snippets():
     """One fixture entry per example: {slug: (example name, entry)}."""
     snippets = {}
     for position, name in enumerate(examples.names(), start=FIRST_POSITION):
-        code = examples.path(name).read_text(encoding="utf-8")
-        docstring = ast.get_docstring(ast.parse(code))
+        docstring = ast.get_docstring(ast.parse(examples.path(name).read_text(encoding="utf-8")))
         if not docstring:
             raise CommandError(f"examples/{name}.py has no module docstring to title it.")
         title, _, description = docstring.partition("\n")
@@ -30,7 +29,7 @@ def example_snippets():
                     "title": title.strip(),
                     "slug": slug,
                     "description": description.strip(),
-                    "code": code,
+                    "code": examples.code(name),
                     "language": "python",
                     "runtime": "django",
                     "display_only_reason": "",
