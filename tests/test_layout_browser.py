@@ -56,6 +56,16 @@ def test_no_page_scrolls_sideways_on_a_phone(live_site, browser, path):
         page.close()
 
 
+def test_the_orm_topics_table_fits_a_phone_without_scrolling(live_site, browser):
+    page = open_page(browser, live_site + "/topics/orm/", PHONE)
+    try:
+        table = page.locator(".topic__summary table")
+
+        assert table.evaluate("table => table.scrollWidth <= table.clientWidth")
+    finally:
+        page.close()
+
+
 @pytest.mark.parametrize("viewport", [PHONE, DESKTOP], ids=["phone", "desktop"])
 def test_the_copy_button_does_not_cover_the_code(live_site, browser, viewport):
     page = open_page(browser, live_site + "/snippets/orm-n-plus-one/", viewport)
