@@ -58,10 +58,7 @@ def home(request: HttpRequest) -> HttpResponse:
         "link_total": Link.objects.visible_to(user).count(),
         "snippet_total": snippets.count(),
         "featured_topics": Topic.objects.visible_to(user).featured().for_index(),
-        "featured_snippet": snippets.runnable()
-        .filter(topic__is_featured=True)
-        .order_by(Lower("topic__name"), "position", "title")
-        .first(),
+        "featured_snippet": snippets.runnable().filter(topic__is_featured=True).first(),
         "lessons": snippets.filter(runtime=Runtime.DJANGO).order_by("position", "title"),
         "recent_links": Link.objects.visible_to(user).newest_first()[:RECENT_LINKS],
     }
@@ -165,10 +162,7 @@ class LinkListView(VisibleToReaderMixin, ListView):
 
     def get_queryset(self):
         links = (
-            super()
-            .get_queryset()
-            .select_related("topic")
-            .order_by(Lower("topic__name"), Lower("title"), "pk")
+            super().get_queryset().select_related("topic").order_by("topic", Lower("title"), "pk")
         )
         if self.group:
             links = links.filter(group=self.group)
