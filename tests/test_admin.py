@@ -159,3 +159,14 @@ def test_admin_refuses_the_same_url_twice_in_one_submission(staff_client, db):
     assert response.status_code == 200
     assert "This topic already has a link to this URL." in response.text
     assert not Topic.objects.exists()
+
+
+def test_curators_see_and_filter_featured_topics(staff_client, content):
+    Topic.objects.filter(slug="store-2").update(is_featured=True)
+    url = reverse("admin:glossary_topic_changelist")
+
+    html = staff_client.get(url, {"is_featured__exact": "1"}).content.decode()
+
+    assert "column-is_featured" in html
+    assert "Store 2" in html
+    assert "Store 1" not in html
