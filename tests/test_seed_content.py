@@ -101,6 +101,15 @@ def test_seed_fixture_loads_published_content_in_the_promised_amounts():
 
 
 @pytest.mark.django_db
+def test_the_seed_features_a_handful_of_topics_and_a_snippet_to_run():
+    load_seed()
+
+    featured = Topic.objects.featured()
+    assert 4 <= featured.count() <= 12
+    assert Snippet.objects.runnable().filter(topic__in=featured).exists()
+
+
+@pytest.mark.django_db
 def test_seed_derived_columns_match_what_save_computes():
     """loaddata saves raw, bypassing save(); the derived columns are filled all the same."""
     load_seed()
