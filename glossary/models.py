@@ -284,6 +284,10 @@ class SnippetQuerySet(models.QuerySet):
     def runnable(self):
         return self.exclude(runtime="")
 
+    def lessons(self):
+        """The Django ORM examples, in reading order."""
+        return self.filter(runtime=Runtime.DJANGO).order_by("position", "title")
+
 
 class SnippetManager(models.Manager.from_queryset(SnippetQuerySet)):
     def get_by_natural_key(self, slug):

@@ -7,7 +7,7 @@ from django.utils import timezone
 from django.views.generic import DetailView, ListView, TemplateView
 
 from . import search as site_search
-from .models import Link, LinkGroup, Runtime, Snippet, Topic
+from .models import Link, LinkGroup, Snippet, Topic
 
 LETTERS = [*string.ascii_uppercase, "#"]
 RECENT_LINKS = 6
@@ -59,7 +59,7 @@ def home(request: HttpRequest) -> HttpResponse:
         "snippet_total": snippets.count(),
         "featured_topics": Topic.objects.visible_to(user).featured().for_index(),
         "featured_snippet": snippets.runnable().filter(topic__is_featured=True).first(),
-        "lessons": snippets.filter(runtime=Runtime.DJANGO).order_by("position", "title"),
+        "lessons": snippets.lessons(),
         "recent_links": Link.objects.visible_to(user).newest_first()[:RECENT_LINKS],
     }
     return render(request, "glossary/home.html", context)
@@ -246,11 +246,6 @@ class AboutView(TemplateView):
 
     def get_context_data(self, **kwargs):
         user = self.request.user
-        examples = (
-            Snippet.objects.visible_to(user)
-            .filter(runtime=Runtime.DJANGO)
-            .select_related("topic")
-            .order_by("position", "title")
-        )
+        examples = Snippet.objects.visible_to(user).lessons().select_related("topic")
         orm_topic = Topic.objects.visible_to(user).filter(slug="django-orm").first()
         return super().get_context_data(examples=examples, orm_topic=orm_topic, **kwargs)
