@@ -68,6 +68,7 @@ class TopicAdmin(PublishActionsMixin, admin.ModelAdmin):
     readonly_fields = ("letter", "created", "updated")
     fieldsets = (
         (None, {"fields": (("name", "slug"), "aliases", "summary", "is_published")}),
+        ("Term links", {"fields": ("unlinked_terms",), "classes": ("collapse",)}),
         ("Relations", {"fields": ("parent", "see_also")}),
         ("Record", {"fields": ("letter", "created", "updated"), "classes": ("collapse",)}),
     )

@@ -12,6 +12,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.text import slugify
 
+from . import termlinks
 from .rendering import highlight_code, render_markdown
 
 http_url_validator = URLValidator(schemes=["http", "https"])
@@ -70,8 +71,14 @@ class TopicQuerySet(models.QuerySet):
                 Prefetch("snippets", queryset=snippets),
                 Prefetch("children", queryset=topics),
                 Prefetch("see_also", queryset=topics),
+                Prefetch("mentions", queryset=Mention.objects.published().for_listing()),
             )
         )
+
+    def for_preview(self):
+        """With the parent and the number of published children (one query)."""
+        children = Count("children", filter=Q(children__is_published=True))
+        return self.select_related("parent").annotate(child_count=children)
 
     def letter_counts(self):
         """Topic counts keyed by A–Z letter (or "#"); one query."""
@@ -108,6 +115,15 @@ class Topic(DerivedFieldsMixin, models.Model):
         help_text="Other names readers search for, separated by commas (e.g. Postgres, PG).",
     )
     search_vector = SearchVectorField(null=True, editable=False)
+    unlinked_terms = models.CharField(
+        max_length=255,
+        blank=True,
+        help_text=(
+            "Other topics' names or aliases that should stay plain text in this topic's "
+            "summary, links and snippets, separated by commas (e.g. Index, SQL). Elsewhere "
+            "the first mention of another topic links to it."
+        ),
+    )
     parent = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="children"
     )
@@ -147,6 +163,15 @@ class Topic(DerivedFieldsMixin, models.Model):
     @property
     def alias_list(self):
         return [alias.strip() for alias in self.aliases.split(",") if alias.strip()]
+
+    @property
+    def kind(self):
+        """Where the topic sits in the glossary, for previews; needs for_preview()."""
+        if self.parent and self.parent.is_published:
+            return f"Part of {self.parent.name}"
+        if self.child_count:
+            return f"Group of {self.child_count} topics"
+        return "Topic"
 
 
 class LinkGroup(models.TextChoices):
@@ -329,6 +354,54 @@ class Snippet(DerivedFieldsMixin, models.Model):
         return bool(self.runtime)
 
 
+class MentionQuerySet(models.QuerySet):
+    def published(self):
+        """Mentions in published texts of published topics."""
+        return self.filter(
+            Q(snippet=None) | Q(snippet__is_published=True),
+            Q(link=None) | Q(link__is_published=True),
+            target__is_published=True,
+            topic__is_published=True,
+        )
+
+    def for_listing(self):
+        return self.select_related("topic", "snippet", "link")
+
+
+class Mention(models.Model):
+    """A topic's summary, or one of its snippets or links, mentions another topic.
+
+    Derived from the texts by glossary.termlinks: kept current on save, rebuilt by
+    `manage.py rebuildmentions`. Drafts are recorded too and filtered out when listed, so
+    publishing or unpublishing (even in bulk) needs no rebuild.
+    """
+
+    target = models.ForeignKey(Topic, on_delete=models.CASCADE, related_name="mentions")
+    topic = models.ForeignKey(Topic, on_delete=models.CASCADE, related_name="mentions_made")
+    snippet = models.ForeignKey(Snippet, null=True, blank=True, on_delete=models.CASCADE)
+    link = models.ForeignKey(Link, null=True, blank=True, on_delete=models.CASCADE)
+
+    objects = MentionQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["topic__name", "pk"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(snippet=None) | Q(link=None),
+                name="mention_in_one_text",
+                violation_error_message="A mention is in a topic, a snippet or a link.",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.source} mentions {self.target}"
+
+    @property
+    def source(self):
+        """The text's owner: the snippet, the link, or else the topic."""
+        return self.snippet or self.link or self.topic
+
+
 class ContentRevision(models.Model):
     """A counter bumped whenever readers' content changes; cached pages are keyed on it.
 
@@ -381,6 +454,23 @@ def bump_revision_on_change(sender, **kwargs):
 def bump_revision_on_see_also_change(sender, action, **kwargs):
     if action.startswith("post_"):
         ContentRevision.bump()
+
+
+@receiver([post_save, post_delete], sender=Topic)
+def rebuild_mentions_on_topic_change(sender, raw=False, **kwargs):
+    """A topic's name, aliases or unlinked terms change what every text mentions.
+
+    Fixture loads save raw: loadseed rebuilds once at the end instead.
+    """
+    if not raw:
+        termlinks.rebuild_mentions()
+
+
+@receiver(post_save, sender=Snippet)
+@receiver(post_save, sender=Link)
+def refresh_mentions_on_text_change(sender, instance, raw, **kwargs):
+    if not raw:
+        termlinks.refresh_mentions(instance)
 
 
 @receiver(pre_save)
