@@ -207,3 +207,57 @@ class TestMatching:
 
         assert client.get(href + "preview/").status_code == 200
         assert reverse("glossary:topic-preview", args=["postgresql"]) == href + "preview/"
+
+
+class TestPreviewFragment:
+    def test_it_shows_the_name_kind_and_first_two_sentences(self, client, postgresql):
+        make_topic("Relational database")
+        postgresql.parent = Topic.objects.get(slug="relational-database")
+        postgresql.summary = "It is an RDBMS. It uses MVCC! It has extensions.\n\nMore."
+        postgresql.save()
+
+        html = client.get(reverse("glossary:topic-preview", args=["postgresql"])).content.decode()
+
+        assert '<p class="term-preview__kind">Part of Relational database</p>' in html
+        assert '<p class="term-preview__title">PostgreSQL</p>' in html
+        assert '<p class="term-preview__lead">It is an RDBMS. It uses MVCC!</p>' in html
+        assert "<html" not in html
+
+    def test_a_group_says_how_many_published_topics_it_holds(self, client, db):
+        group = make_topic("NoSQL")
+        make_topic("MongoDB", parent=group)
+        make_topic("Redis", parent=group)
+        make_topic("Hidden", parent=group, is_published=False)
+
+        html = client.get(reverse("glossary:topic-preview", args=["nosql"])).content.decode()
+
+        assert '<p class="term-preview__kind">Group of 2 topics</p>' in html
+
+    def test_a_draft_parent_is_not_named(self, client, postgresql):
+        postgresql.parent = make_topic("Secret group", is_published=False)
+        postgresql.save()
+
+        html = client.get(reverse("glossary:topic-preview", args=["postgresql"])).content.decode()
+
+        assert "Secret group" not in html
+        assert '<p class="term-preview__kind">Topic</p>' in html
+
+    def test_drafts_have_no_preview_even_for_staff(self, staff_client):
+        make_topic("Secret store", is_published=False)
+
+        url = reverse("glossary:topic-preview", args=["secret-store"])
+        assert staff_client.get(url).status_code == 404
+
+    def test_it_is_cached_until_content_changes(
+        self, client, postgresql, django_assert_num_queries
+    ):
+        url = reverse("glossary:topic-preview", args=["postgresql"])
+        client.get(url)
+
+        with django_assert_num_queries(0):
+            assert "An RDBMS." in client.get(url).content.decode()
+
+        postgresql.summary = "A database server."
+        postgresql.save()
+
+        assert "A database server." in client.get(url).content.decode()
