@@ -116,6 +116,7 @@ class Topic(DerivedFieldsMixin, models.Model):
     )
     search_vector = SearchVectorField(null=True, editable=False)
     unlinked_terms = models.CharField(
+        "don't link these terms",
         max_length=255,
         blank=True,
         help_text=(
