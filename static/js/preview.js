@@ -103,9 +103,10 @@
         hide();
       }
     });
-    document.addEventListener("mouseover", function (event) {
+    // Hover means a mouse or pen: a finger's pointerover comes with the tap itself.
+    document.addEventListener("pointerover", function (event) {
       var link = termLink(event);
-      if (link && lastPointer !== "touch") {
+      if (link && event.pointerType !== "touch") {
         window.clearTimeout(showTimer);
         window.clearTimeout(hideTimer);
         showTimer = window.setTimeout(function () {
@@ -113,15 +114,19 @@
         }, SHOW_DELAY);
       }
     });
-    document.addEventListener("mouseout", function (event) {
-      if (termLink(event) && lastPointer !== "touch") {
+    document.addEventListener("pointerout", function (event) {
+      if (termLink(event) && event.pointerType !== "touch") {
         hideSoon();
       }
     });
-    card.addEventListener("mouseover", function () {
+    card.addEventListener("pointerover", function () {
       window.clearTimeout(hideTimer);
     });
-    card.addEventListener("mouseout", hideSoon);
+    card.addEventListener("pointerout", function (event) {
+      if (event.pointerType !== "touch") {
+        hideSoon();
+      }
+    });
     document.addEventListener("focusin", function (event) {
       var link = termLink(event);
       if (link && lastPointer !== "touch") {
