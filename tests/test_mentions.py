@@ -51,7 +51,7 @@ class TestMentionedIn:
         assert mentioned_in(client, redis) == [
             ("Celery", "topic"),
             ("A task queue", "snippet in Celery"),
-            ("Celery", "link: Celery guide"),
+            ("Celery guide", "link in Celery"),
         ]
 
     def test_it_has_no_section_when_nothing_mentions_the_topic(self, client, redis):
