@@ -152,6 +152,7 @@ class Topic(DerivedFieldsMixin, models.Model):
         return (self.slug,)
 
     derived_fields = ("letter", "summary_html")
+    mention_fields = {"name", "slug", "aliases", "unlinked_terms", "summary"}
 
     def derive_fields(self):
         self.letter = letter_for(self.name)
@@ -244,6 +245,7 @@ class Link(DerivedFieldsMixin, models.Model):
     natural_key.dependencies = ["glossary.topic"]
 
     derived_fields = ("normalized_url", "domain")
+    mention_fields = {"description", "topic"}
 
     def derive_fields(self):
         self.normalized_url = normalize_url(self.url)
@@ -345,6 +347,7 @@ class Snippet(DerivedFieldsMixin, models.Model):
         return (self.slug,)
 
     derived_fields = ("highlighted", "description_html")
+    mention_fields = {"description", "topic"}
 
     def derive_fields(self):
         self.highlighted = highlight_code(self.code, self.language)
@@ -457,20 +460,26 @@ def bump_revision_on_see_also_change(sender, action, **kwargs):
         ContentRevision.bump()
 
 
-@receiver([post_save, post_delete], sender=Topic)
-def rebuild_mentions_on_topic_change(sender, raw=False, **kwargs):
-    """A topic's name, aliases or unlinked terms change what every text mentions.
+def changes_mentions(instance, update_fields, raw=False):
+    """Whether a save can change what is mentioned: not a fixture load (loadseed rebuilds
+    once at the end instead), nor a partial save of fields that name nothing."""
+    if raw:
+        return False
+    return update_fields is None or not instance.mention_fields.isdisjoint(update_fields)
 
-    Fixture loads save raw: loadseed rebuilds once at the end instead.
-    """
-    if not raw:
+
+@receiver(post_save, sender=Topic)
+@receiver(post_delete, sender=Topic)
+def rebuild_mentions_on_topic_change(sender, instance, update_fields=None, raw=False, **kwargs):
+    """A topic's name, aliases or unlinked terms change what every text mentions."""
+    if changes_mentions(instance, update_fields, raw):
         termlinks.rebuild_mentions()
 
 
 @receiver(post_save, sender=Snippet)
 @receiver(post_save, sender=Link)
-def refresh_mentions_on_text_change(sender, instance, raw, **kwargs):
-    if not raw:
+def refresh_mentions_on_text_change(sender, instance, update_fields, raw, **kwargs):
+    if changes_mentions(instance, update_fields, raw):
         termlinks.refresh_mentions(instance)
 
 

@@ -90,6 +90,18 @@ class TestMentionedIn:
 
         assert mentioned_in(client, redis) == []
 
+    def test_a_partial_save_of_a_description_updates_the_list(self, client, redis):
+        celery = make_topic("Celery")
+        snippet = Snippet.objects.create(
+            topic=celery, title="Queue", slug="queue", code="print(1)", runtime="python"
+        )
+        assert mentioned_in(client, redis) == []
+
+        snippet.description = "Queues in Redis."
+        snippet.save(update_fields=["description"])
+
+        assert mentioned_in(client, redis) == [("Queue", "snippet in Celery")]
+
     def test_a_new_topic_is_found_in_texts_written_before_it(self, client):
         make_topic("Celery", "Uses Redis.")
 
