@@ -151,8 +151,20 @@ class Topic(DerivedFieldsMixin, models.Model):
     def natural_key(self):
         return (self.slug,)
 
+    @classmethod
+    def from_db(cls, db, field_names, values, **kwargs):
+        topic = super().from_db(db, field_names, values, **kwargs)
+        topic.matched_terms = topic.terms()
+        return topic
+
+    def terms(self):
+        """What other texts are matched against (None for a field not loaded)."""
+        return tuple(self.__dict__.get(field) for field in ("name", "aliases", "unlinked_terms"))
+
+    def terms_changed(self):
+        return getattr(self, "matched_terms", None) != self.terms()
+
     derived_fields = ("letter", "summary_html")
-    mention_fields = {"name", "slug", "aliases", "unlinked_terms", "summary"}
 
     def derive_fields(self):
         self.letter = letter_for(self.name)
@@ -245,7 +257,6 @@ class Link(DerivedFieldsMixin, models.Model):
     natural_key.dependencies = ["glossary.topic"]
 
     derived_fields = ("normalized_url", "domain")
-    mention_fields = {"description", "topic"}
 
     def derive_fields(self):
         self.normalized_url = normalize_url(self.url)
@@ -347,7 +358,6 @@ class Snippet(DerivedFieldsMixin, models.Model):
         return (self.slug,)
 
     derived_fields = ("highlighted", "description_html")
-    mention_fields = {"description", "topic"}
 
     def derive_fields(self):
         self.highlighted = highlight_code(self.code, self.language)
@@ -460,26 +470,33 @@ def bump_revision_on_see_also_change(sender, action, **kwargs):
         ContentRevision.bump()
 
 
-def changes_mentions(instance, update_fields, raw=False):
-    """Whether a save can change what is mentioned: not a fixture load (loadseed rebuilds
-    once at the end instead), nor a partial save of fields that name nothing."""
-    if raw:
-        return False
-    return update_fields is None or not instance.mention_fields.isdisjoint(update_fields)
+def changed_fields(instance, created, update_fields):
+    """The fields a save may have changed (all of them for a new row or a full save)."""
+    if created or update_fields is None:
+        return {field.name for field in instance._meta.concrete_fields}
+    return set(update_fields)
 
 
 @receiver(post_save, sender=Topic)
-@receiver(post_delete, sender=Topic)
-def rebuild_mentions_on_topic_change(sender, instance, update_fields=None, raw=False, **kwargs):
-    """A topic's name, aliases or unlinked terms change what every text mentions."""
-    if changes_mentions(instance, update_fields, raw):
+def update_mentions_on_topic_save(sender, instance, created, update_fields, raw, **kwargs):
+    """New names change what every text mentions; a new summary only its own mentions.
+
+    Fixture loads save raw: loadseed rebuilds once at the end instead.
+    """
+    if raw:
+        return
+    changed = changed_fields(instance, created, update_fields)
+    if changed & {"name", "aliases", "unlinked_terms"} and instance.terms_changed():
         termlinks.rebuild_mentions()
+        instance.matched_terms = instance.terms()
+    elif "summary" in changed:
+        termlinks.refresh_mentions(instance)
 
 
 @receiver(post_save, sender=Snippet)
 @receiver(post_save, sender=Link)
-def refresh_mentions_on_text_change(sender, instance, update_fields, raw, **kwargs):
-    if changes_mentions(instance, update_fields, raw):
+def update_mentions_on_text_save(sender, instance, created, update_fields, raw, **kwargs):
+    if not raw and changed_fields(instance, created, update_fields) & {"description", "topic"}:
         termlinks.refresh_mentions(instance)
 
 

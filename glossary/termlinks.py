@@ -23,6 +23,7 @@ from django.utils.safestring import mark_safe
 SKIPPED_TAGS = {"a", "code", "pre", "h1", "h2", "h3", "h4", "h5", "h6"}
 # A hyphen counts as part of a word, so "B-tree" never links a topic called "Tree".
 WORD = r"[\w-]"
+MENTION_KEY = ("target", "topic", "snippet", "link")
 
 
 def split_terms(text):
@@ -185,34 +186,48 @@ def mentions_in(source, index):
 
 
 def refresh_mentions(source):
-    """Replace the Mention rows of one snippet or link (a topic's change rebuilds all)."""
-    from .models import Link, Mention
+    """Bring one topic's summary, snippet's or link's Mention rows up to date."""
+    from .models import Link, Mention, Snippet
 
-    field = "link" if isinstance(source, Link) else "snippet"
-    rows = mentions_in(source, TermIndex.from_database())
-    with transaction.atomic():
-        Mention.objects.filter(**{field: source}).delete()
-        Mention.objects.bulk_create(rows)
+    if isinstance(source, Snippet):
+        existing = Mention.objects.filter(snippet=source)
+    elif isinstance(source, Link):
+        existing = Mention.objects.filter(link=source)
+    else:
+        existing = Mention.objects.filter(topic=source, snippet=None, link=None)
+    _sync(existing, mentions_in(source, TermIndex.from_database()))
 
 
 def rebuild_mentions():
-    """Recompute every Mention row from every topic, snippet and link; the count."""
+    """Bring every Mention row up to date with every text; the number of rows."""
     from .models import Link, Mention, Snippet, Topic
 
     index = TermIndex.from_database()
-    topics = list(Topic.objects.all())
+    topics = list(Topic.objects.only("summary_html", "unlinked_terms"))
     by_pk = {topic.pk: topic for topic in topics}
-    snippets = Snippet.objects.exclude(description="")
-    sources = [*topics, *snippets, *Link.objects.exclude(description="")]
+    snippets = Snippet.objects.exclude(description="").only("topic", "description_html")
+    links = Link.objects.exclude(description="").only("topic", "description")
     rows = []
-    for source in sources:
+    for source in [*topics, *snippets, *links]:
         if not isinstance(source, Topic):
             source.topic = by_pk[source.topic_id]
         rows.extend(mentions_in(source, index))
-    with transaction.atomic():
-        Mention.objects.all().delete()
-        Mention.objects.bulk_create(rows)
+    _sync(Mention.objects.all(), rows)
     return len(rows)
+
+
+def _sync(existing, rows):
+    """Make the existing QuerySet hold just these rows, writing only the differences (a
+    save usually changes nothing here, and the ORM examples show every query)."""
+    from .models import Mention
+
+    wanted = {(row.target_id, row.topic_id, row.snippet_id, row.link_id): row for row in rows}
+    have = {tuple(key): pk for pk, *key in existing.values_list("pk", *MENTION_KEY)}
+    with transaction.atomic():
+        if stale := [pk for key, pk in have.items() if key not in wanted]:
+            Mention.objects.filter(pk__in=stale).delete()
+        if new := [row for key, row in wanted.items() if key not in have]:
+            Mention.objects.bulk_create(new)
 
 
 def first_sentences(html, count=2, limit=280):
