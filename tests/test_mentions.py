@@ -111,11 +111,21 @@ class TestMentionedIn:
 
     def test_a_renamed_topic_is_found_by_its_new_name(self, client, redis):
         make_topic("Celery", "Uses Valkey.")
+        redis = Topic.objects.get(pk=redis.pk)
 
         redis.aliases = "Valkey"
         redis.save()
 
         assert mentioned_in(client, redis) == [("Celery", "topic")]
+
+    def test_unlinked_terms_drop_the_mention(self, client, redis):
+        celery = make_topic("Celery", "Uses Redis.")
+        celery = Topic.objects.get(pk=celery.pk)
+
+        celery.unlinked_terms = "redis"
+        celery.save()
+
+        assert mentioned_in(client, redis) == []
 
     def test_a_bulk_published_source_appears_without_a_rebuild(self, client, redis):
         celery = make_topic("Celery", "Uses Redis.", is_published=False)
