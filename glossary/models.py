@@ -154,7 +154,7 @@ class Topic(DerivedFieldsMixin, models.Model):
     @classmethod
     def from_db(cls, db, field_names, values, **kwargs):
         topic = super().from_db(db, field_names, values, **kwargs)
-        topic.matched_terms = topic.terms()
+        topic.loaded_terms = topic.terms()
         return topic
 
     def terms(self):
@@ -162,7 +162,7 @@ class Topic(DerivedFieldsMixin, models.Model):
         return tuple(self.__dict__.get(field) for field in ("name", "aliases", "unlinked_terms"))
 
     def terms_changed(self):
-        return getattr(self, "matched_terms", None) != self.terms()
+        return getattr(self, "loaded_terms", None) != self.terms()
 
     derived_fields = ("letter", "summary_html")
 
@@ -488,7 +488,7 @@ def update_mentions_on_topic_save(sender, instance, created, update_fields, raw,
     changed = changed_fields(instance, created, update_fields)
     if changed & {"name", "aliases", "unlinked_terms"} and instance.terms_changed():
         termlinks.rebuild_mentions()
-        instance.matched_terms = instance.terms()
+        instance.loaded_terms = instance.terms()
     elif "summary" in changed:
         termlinks.refresh_mentions(instance)
 
