@@ -38,8 +38,9 @@
   }
 
   function place(link) {
-    // Fixed position beside the link: the page around it never moves.
-    var box = link.getBoundingClientRect();
+    // Fixed position below the link (its last line, if it wraps): the page never moves.
+    var lines = link.getClientRects();
+    var box = lines.length ? lines[lines.length - 1] : link.getBoundingClientRect();
     var width = card.offsetWidth;
     var height = card.offsetHeight;
     var left = Math.min(box.left, window.innerWidth - width - GAP);
