@@ -79,6 +79,7 @@ class TopicAdmin(PublishActionsMixin, admin.ModelAdmin):
             None,
             {"fields": (("name", "slug"), "aliases", "summary", ("is_published", "is_featured"))},
         ),
+        ("Term links", {"fields": ("unlinked_terms",), "classes": ("collapse",)}),
         ("Relations", {"fields": ("parent", "see_also")}),
         ("Record", {"fields": ("letter", "created", "updated"), "classes": ("collapse",)}),
     )

@@ -13,6 +13,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.text import slugify
 
+from . import termlinks
 from .rendering import highlight_code, render_markdown
 
 http_url_validator = URLValidator(schemes=["http", "https"])
@@ -74,8 +75,14 @@ class TopicQuerySet(models.QuerySet):
                 Prefetch("snippets", queryset=snippets),
                 Prefetch("children", queryset=topics),
                 Prefetch("see_also", queryset=topics),
+                Prefetch("mentions", queryset=Mention.objects.published().for_listing()),
             )
         )
+
+    def for_preview(self):
+        """With the parent and the number of published children (one query)."""
+        children = Count("children", filter=Q(children__is_published=True))
+        return self.select_related("parent").annotate(child_count=children)
 
     def letter_counts(self):
         """Topic counts keyed by A–Z letter (or "#"); one query."""
@@ -127,6 +134,16 @@ class Topic(DerivedFieldsMixin, models.Model):
         help_text="Other names readers search for, separated by commas (e.g. Postgres, PG).",
     )
     search_vector = SearchVectorField(null=True, editable=False)
+    unlinked_terms = models.CharField(
+        "don't link these terms",
+        max_length=255,
+        blank=True,
+        help_text=(
+            "Other topics' names or aliases that should stay plain text in this topic's "
+            "summary, links and snippets, separated by commas (e.g. Index, SQL). Elsewhere "
+            "the first mention of another topic links to it."
+        ),
+    )
     parent = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="children"
     )
@@ -156,6 +173,19 @@ class Topic(DerivedFieldsMixin, models.Model):
     def natural_key(self):
         return (self.slug,)
 
+    @classmethod
+    def from_db(cls, db, field_names, values, **kwargs):
+        topic = super().from_db(db, field_names, values, **kwargs)
+        topic.loaded_terms = topic.terms()
+        return topic
+
+    def terms(self):
+        """What other texts are matched against (None for a field not loaded)."""
+        return tuple(self.__dict__.get(field) for field in ("name", "aliases", "unlinked_terms"))
+
+    def terms_changed(self):
+        return getattr(self, "loaded_terms", None) != self.terms()
+
     derived_fields = ("letter", "summary_html")
 
     def derive_fields(self):
@@ -169,6 +199,15 @@ class Topic(DerivedFieldsMixin, models.Model):
     @property
     def alias_list(self):
         return [alias.strip() for alias in self.aliases.split(",") if alias.strip()]
+
+    @property
+    def kind(self):
+        """Where the topic sits in the glossary, for previews; needs for_preview()."""
+        if self.parent and self.parent.is_published:
+            return f"Part of {self.parent.name}"
+        if self.child_count:
+            return f"Group of {self.child_count} topics"
+        return "Topic"
 
 
 class LinkGroup(models.TextChoices):
@@ -355,6 +394,54 @@ class Snippet(DerivedFieldsMixin, models.Model):
         return bool(self.runtime)
 
 
+class MentionQuerySet(models.QuerySet):
+    def published(self):
+        """Mentions in published texts of published topics."""
+        return self.filter(
+            Q(snippet=None) | Q(snippet__is_published=True),
+            Q(link=None) | Q(link__is_published=True),
+            target__is_published=True,
+            topic__is_published=True,
+        )
+
+    def for_listing(self):
+        return self.select_related("topic", "snippet", "link")
+
+
+class Mention(models.Model):
+    """A topic's summary, or one of its snippets or links, mentions another topic.
+
+    Derived from the texts by glossary.termlinks: kept current on save, rebuilt by
+    `manage.py rebuildmentions`. Drafts are recorded too and filtered out when listed, so
+    publishing or unpublishing (even in bulk) needs no rebuild.
+    """
+
+    target = models.ForeignKey(Topic, on_delete=models.CASCADE, related_name="mentions")
+    topic = models.ForeignKey(Topic, on_delete=models.CASCADE, related_name="mentions_made")
+    snippet = models.ForeignKey(Snippet, null=True, blank=True, on_delete=models.CASCADE)
+    link = models.ForeignKey(Link, null=True, blank=True, on_delete=models.CASCADE)
+
+    objects = MentionQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["topic__name", "pk"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(snippet=None) | Q(link=None),
+                name="mention_in_one_text",
+                violation_error_message="A mention is in a topic, a snippet or a link.",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.source} mentions {self.target}"
+
+    @property
+    def source(self):
+        """The text's owner: the snippet, the link, or else the topic."""
+        return self.snippet or self.link or self.topic
+
+
 class ContentRevision(models.Model):
     """A counter bumped whenever readers' content changes; cached pages are keyed on it.
 
@@ -407,6 +494,36 @@ def bump_revision_on_change(sender, **kwargs):
 def bump_revision_on_see_also_change(sender, action, **kwargs):
     if action.startswith("post_"):
         ContentRevision.bump()
+
+
+def changed_fields(instance, created, update_fields):
+    """The fields a save may have changed (all of them for a new row or a full save)."""
+    if created or update_fields is None:
+        return {field.name for field in instance._meta.concrete_fields}
+    return set(update_fields)
+
+
+@receiver(post_save, sender=Topic)
+def update_mentions_on_topic_save(sender, instance, created, update_fields, raw, **kwargs):
+    """New names change what every text mentions; a new summary only its own mentions.
+
+    Fixture loads save raw: loadseed rebuilds once at the end instead.
+    """
+    if raw:
+        return
+    changed = changed_fields(instance, created, update_fields)
+    if changed & {"name", "aliases", "unlinked_terms"} and instance.terms_changed():
+        termlinks.rebuild_mentions()
+        instance.loaded_terms = instance.terms()
+    elif "summary" in changed:
+        termlinks.refresh_mentions(instance)
+
+
+@receiver(post_save, sender=Snippet)
+@receiver(post_save, sender=Link)
+def update_mentions_on_text_save(sender, instance, created, update_fields, raw, **kwargs):
+    if not raw and changed_fields(instance, created, update_fields) & {"description", "topic"}:
+        termlinks.refresh_mentions(instance)
 
 
 @receiver(pre_save)

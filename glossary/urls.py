@@ -34,4 +34,5 @@ urlpatterns = [
     path("feeds/links/", NewLinksFeed(), name="link-feed"),
     path("export.json", views.export_json, name="export"),
     path("sitemap.xml", sitemap, {"sitemaps": SITEMAPS}, name="sitemap"),
+    path("topics/<slug:slug>/preview/", cached(views.topic_preview), name="topic-preview"),
 ]

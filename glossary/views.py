@@ -2,11 +2,12 @@ import string
 
 from django.db.models.functions import Lower
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
-from django.shortcuts import redirect, render
+from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.generic import DetailView, ListView, TemplateView
 
 from . import search as site_search
+from . import termlinks
 from .models import Link, LinkGroup, Snippet, Topic
 
 LETTERS = [*string.ascii_uppercase, "#"]
@@ -121,6 +122,7 @@ class TopicDetailView(DetailView):
         return Topic.objects.for_detail(self.request.user)
 
     def get_context_data(self, **kwargs):
+        termlinks.link_topic_page(self.object, termlinks.TermIndex.current())
         return super().get_context_data(
             link_groups=group_links(self.object.links.all()),
             related=related_topics(self.object),
@@ -133,6 +135,11 @@ class SnippetDetailView(VisibleToReaderMixin, DetailView):
 
     def get_queryset(self):
         return super().get_queryset().select_related("topic")
+
+    def get_object(self, queryset=None):
+        snippet = super().get_object(queryset)
+        termlinks.link_snippet(snippet, snippet.topic, termlinks.TermIndex.current())
+        return snippet
 
 
 class LinkListView(VisibleToReaderMixin, ListView):
@@ -249,3 +256,11 @@ class AboutView(TemplateView):
         examples = Snippet.objects.visible_to(user).lessons().select_related("topic")
         orm_topic = Topic.objects.visible_to(user).filter(slug="django-orm").first()
         return super().get_context_data(examples=examples, orm_topic=orm_topic, **kwargs)
+
+
+def topic_preview(request: HttpRequest, slug: str) -> HttpResponse:
+    """The card a linked term shows on hover or focus: an HTML fragment. Drafts are never
+    linked, so they are never previewed either, not even for staff."""
+    topic = get_object_or_404(Topic.objects.published().for_preview(), slug=slug)
+    context = {"topic": topic, "lead": termlinks.first_sentences(topic.summary_html)}
+    return render(request, "glossary/topic_preview.html", context)

@@ -14,6 +14,7 @@ URLS = [
     ("link-feed", [], "/feeds/links/"),
     ("export", [], "/export.json"),
     ("sitemap", [], "/sitemap.xml"),
+    ("topic-preview", ["postgresql"], "/topics/postgresql/preview/"),
 ]
 
 

@@ -17,3 +17,4 @@ class Command(BaseCommand):
             self.stdout.write("The glossary already has content; seed not loaded.")
             return
         call_command("loaddata", "glossary", verbosity=options["verbosity"])
+        call_command("rebuildmentions", verbosity=options["verbosity"])
