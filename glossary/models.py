@@ -5,7 +5,7 @@ from django.contrib.postgres.search import SearchVectorField
 from django.core.exceptions import ValidationError
 from django.core.validators import URLValidator
 from django.db import models
-from django.db.models import Count, F, Prefetch, Q
+from django.db.models import Count, ExpressionWrapper, F, Prefetch, Q
 from django.db.models.functions import Lower
 from django.db.models.signals import m2m_changed, post_delete, post_save, pre_save
 from django.dispatch import receiver
@@ -66,17 +66,24 @@ class TopicQuerySet(models.QuerySet):
         """Everything a topic page shows, in a fixed number of queries."""
         links = Link.objects.visible_to(user)
         snippets = Snippet.objects.visible_to(user)
-        topics = Topic.objects.visible_to(user).only("name", "slug", "parent")
         return (
             self.visible_to(user)
             .select_related("parent")
             .prefetch_related(
                 Prefetch("links", queryset=links),
                 Prefetch("snippets", queryset=snippets),
-                Prefetch("children", queryset=topics),
-                Prefetch("see_also", queryset=topics),
                 Prefetch("mentions", queryset=Mention.objects.published().for_listing()),
             )
+        )
+
+    def related_to(self, topic):
+        """The topic's children and see-also topics, each once, children marked (one query)."""
+        see_also = Topic.see_also.through.objects.filter(from_topic=topic).values("to_topic")
+        is_child = ExpressionWrapper(Q(parent=topic), output_field=models.BooleanField())
+        return (
+            self.filter(Q(parent=topic) | Q(pk__in=see_also))
+            .annotate(is_child=is_child)
+            .only("name", "slug", "parent")
         )
 
     def for_preview(self):

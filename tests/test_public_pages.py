@@ -451,19 +451,19 @@ class TestTopicPage:
         assert "Verified on" not in html
         assert "<details" not in html
 
-    def test_it_stays_within_eight_queries(self, client, busy_topic, django_assert_max_num_queries):
-        # Two of them are the "Mentioned in" list and the term index (once per revision).
-        with django_assert_max_num_queries(8):
+    def test_it_stays_within_seven_queries(self, client, busy_topic, django_assert_max_num_queries):
+        # One of them is the term index, read once per content revision.
+        with django_assert_max_num_queries(7):
             response = client.get(busy_topic.get_absolute_url())
 
         assert response.content.decode().count("data-snippet=") == 10
         assert response.content.decode().count('class="link-item"') == 20
 
-    def test_it_stays_within_ten_queries_for_staff(
+    def test_it_stays_within_nine_queries_for_staff(
         self, staff_client, busy_topic, django_assert_max_num_queries
     ):
         # Two of them are the session and the user.
-        with django_assert_max_num_queries(10):
+        with django_assert_max_num_queries(9):
             staff_client.get(busy_topic.get_absolute_url())
 
     def test_it_404s_for_unknown_topics(self, client, db):
