@@ -16,17 +16,17 @@ from glossary.models import Link, Snippet, Topic
 def main():
     print("== Create ==")
     topic = Topic.objects.create(
-        name="Write-ahead log",
-        slug="write-ahead-log",
-        summary="Changes are written to a log before the data files.",
+        name="Bloom filter",
+        slug="bloom-filter",
+        summary='A compact set that answers "definitely not" or "probably yes".',
     )
     print(f"created {topic} with id {topic.pk}, filed under the letter {topic.letter}")
     Link.objects.create(
-        topic=topic, url="https://www.sqlite.org/wal.html", title="SQLite: Write-Ahead Logging"
+        topic=topic, url="https://en.wikipedia.org/wiki/Bloom_filter", title="Bloom filter"
     )
 
     print("\n== Read ==")
-    same = Topic.objects.get(slug="write-ahead-log")
+    same = Topic.objects.get(slug="bloom-filter")
     print(f"get(slug=...) found: {same.name!r}, {same.links.count()} link")
     try:
         Topic.objects.get(slug="no-such-topic")
@@ -37,7 +37,7 @@ def main():
     print("first three under P:", [t.name for t in lazy[:3]])
 
     print("\n== Update ==")
-    topic.summary = "Changes go to an append-only log first, so a crash loses nothing."
+    topic.summary = "A bit array and a few hashes: no false negatives, some false positives."
     topic.save(update_fields=["summary"])
     print("saved only the summary (and the HTML derived from it)")
     moved = Snippet.objects.filter(topic__slug="sqlite").update(position=0)
@@ -46,7 +46,7 @@ def main():
     print("\n== Delete ==")
     total, per_model = topic.delete()
     print(f"delete() removed {total} rows: {per_model}")
-    print("still there?", Topic.objects.filter(slug="write-ahead-log").exists())
+    print("still there?", Topic.objects.filter(slug="bloom-filter").exists())
 
 
 if __name__ == "__main__":

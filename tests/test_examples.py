@@ -62,7 +62,7 @@ def own_output(stdout):
 
 
 def teaches_crud(out):
-    assert "created Write-ahead log" in out
+    assert "created Bloom filter" in out
     assert "raised Topic.DoesNotExist" in out
     assert "still there? False" in out
 
@@ -206,7 +206,7 @@ def test_sql_events_are_records_in_order_with_lines_and_plans():
     }
     topic_insert = records[0]
     assert topic_insert["sql"].startswith('INSERT INTO "glossary_topic"')
-    assert "Write-ahead log" in topic_insert["params"]
+    assert "Bloom filter" in topic_insert["params"]
     assert topic_insert["line"] == call_line(tree, "create", "Topic")
     link_insert = next(r for r in records if r["sql"].startswith('INSERT INTO "glossary_link"'))
     assert link_insert["line"] == call_line(tree, "create", "Link")
@@ -214,7 +214,7 @@ def test_sql_events_are_records_in_order_with_lines_and_plans():
     insert_at = next(i for i, line in enumerate(lines) if line.startswith(RECORD_START))
     assert lines[insert_at - 1] == "== Create =="
     printed_next = next(line for line in lines[insert_at:] if line[:1] != RECORD_START)
-    assert printed_next.startswith("created Write-ahead log")
+    assert printed_next.startswith("created Bloom filter")
     for record in records:
         is_select = record["sql"].lstrip().upper().startswith("SELECT")
         assert bool(record["plan"]) == is_select, record
