@@ -91,25 +91,31 @@ logger = logging.getLogger(__name__)
 # A run's process does its warm-up, then waits for the code on stdin. Once it has the code
 # it lowers RLIMIT_CPU to the snippet's budget on top of the CPU the warm-up spent
 # (rounded up: rlimits count whole seconds), so a snippet gets the same budget warm or
-# cold. The excepthook hides this bootstrap's frames, so tracebacks start at snippet.py,
-# and shows each file relative to the directory Python found it in (json/decoder.py,
-# django/db/models/query.py, snippet.py): the server's own paths mean nothing to a reader.
+# cold. The excepthook hides this bootstrap's frames, so tracebacks start at snippet.py;
+# tracebacks and warnings show each file relative to the directory Python found it in
+# (json/decoder.py, django/db/models/query.py, snippet.py): the server's paths mean nothing
+# to a reader.
 # Reading stdin, which only carried the code, says so instead of a bare EOFError.
 BOOTSTRAP = """\
 import sys
 {warm_up}
 
 def _receive(cpu_seconds):
-    import io, math, os, re, resource, sysconfig, traceback, types
+    import io, linecache, math, os, re, resource, sysconfig, traceback, types, warnings
     bootstrap = globals()
     roots = {{os.getcwd(), *sysconfig.get_paths().values(), *sys.path}}
     roots = sorted((os.path.join(root, "") for root in roots if root), key=len, reverse=True)
     file_line = re.compile(r'^(  File ")([^"]+)', re.MULTILINE)
+    format_warning = warnings.formatwarning
 
-    def relative(match):
-        path = match[2]
+    def relative(path):
         root = next((root for root in roots if path.startswith(root)), "")
-        return match[1] + path[len(root):]
+        return path[len(root):]
+
+    def formatwarning(message, category, filename, lineno, line=None):
+        if line is None:
+            line = linecache.getline(filename, lineno)
+        return format_warning(message, category, relative(filename), lineno, line)
 
     def excepthook(kind, value, tb):
         frames = []
@@ -121,7 +127,7 @@ def _receive(cpu_seconds):
             frame.tb_next = after
         tb = frames[0] if frames else None
         text = "".join(traceback.format_exception(kind, value.with_traceback(tb), tb))
-        sys.stderr.write(file_line.sub(relative, text))
+        sys.stderr.write(file_line.sub(lambda match: match[1] + relative(match[2]), text))
 
     class NoInput(io.TextIOBase):
         def readable(self):
@@ -133,6 +139,7 @@ def _receive(cpu_seconds):
         readline = read
 
     sys.excepthook = excepthook
+    warnings.formatwarning = formatwarning
     source = sys.stdin.buffer.read()
     sys.stdin = NoInput()
     path = os.path.join(os.getcwd(), "snippet.py")

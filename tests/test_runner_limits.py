@@ -124,13 +124,18 @@ async def test_a_traceback_shows_the_snippets_own_paths_not_the_servers(settings
 
 
 @pytest.mark.asyncio
-async def test_a_django_traceback_shows_library_and_project_paths_short(settings):
-    code = "from glossary.models import Topic\nTopic.objects.get(slug='no-such-topic')"
+async def test_django_warnings_and_tracebacks_show_library_and_project_paths_short(settings):
+    code = (
+        "import datetime\nfrom glossary.models import Topic\n"
+        "Topic.objects.filter(created__gte=datetime.datetime(2020, 1, 1)).count()\n"
+        "Topic.objects.get(slug='no-such-topic')\n"
+    )
 
     events = await collect(code, "django", wall_seconds=30)
 
     traceback = text(events, "stderr")
-    assert '  File "snippet.py", line 2, in <module>' in traceback
+    assert "django/db/models/fields/__init__.py:" in traceback  # the naive datetime warning
+    assert '  File "snippet.py", line 4, in <module>' in traceback
     assert '  File "django/db/models/query.py", line ' in traceback
     assert str(settings.BASE_DIR) not in traceback and sys.prefix not in traceback
     assert traceback.splitlines()[-1] == (

@@ -144,7 +144,7 @@ class SqlPanel {
   add(event) {
     this.details.hidden = false;
     this.count += 1;
-    this.ms += event.ms;
+    this.ms += Number(event.ms) || 0;
     const shape = this.entry(this.shapes, event.sql, { colour: this.shapes.size % SQL_GROUP_COLOURS });
     const copy = this.entry(this.copies, `${event.sql}\u0000${JSON.stringify(event.params)}`, {});
     if (this.lastGroup && this.lastGroup.sql === event.sql) {
