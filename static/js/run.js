@@ -268,7 +268,7 @@ function setupPanel(panel) {
   const output = panel.querySelector("[data-output]");
   const status = panel.querySelector("[data-status]");
   const sqlDetails = panel.querySelector(".sql-panel");
-  const code = panel.closest(".snippet").querySelector(".code-block pre");
+  const code = panel.closest(".snippet")?.querySelector(".code-block pre");
   const sql = sqlDetails ? new SqlPanel(sqlDetails, code) : null;
   let socket = null;
   let limits = {};
