@@ -9,7 +9,7 @@ const ENDINGS = {
   error: (exit) =>
     `Exited with an error in ${exit.wall_ms} ms` +
     (exit.code !== null ? `, exit code ${exit.code}` : `, signal ${exit.signal}`),
-  timeout: (exit, limits) => `Stopped: time limit, ${limits.wall_seconds} s`,
+  timeout: (exit, limits) => `Stopped: wall-clock time limit, ${limits.wall_seconds} s`,
   cpu: (exit, limits) => `Stopped: CPU time limit, ${limits.cpu_seconds} s`,
   memory: (exit, limits) => `Stopped: memory limit, ${limits.memory_mb} MB`,
   output_limit: (exit, limits) => `Stopped: output limit, ${limits.output_kb} KiB`,
