@@ -38,8 +38,9 @@ def site_env(tmp_path_factory):
     """The environment of a seeded database with this module's snippets."""
     require(runner.bubblewrap_works(), "bubblewrap with namespaces is not available")
     database = tmp_path_factory.mktemp("panel") / "site.sqlite3"
+    # No REDIS_URL: a cache shared with other sites' processes could serve their pages.
     env = {
-        **os.environ,
+        **{name: value for name, value in os.environ.items() if name != "REDIS_URL"},
         "DJANGO_SETTINGS_MODULE": "config.settings.development",
         "DATABASE_URL": f"sqlite:///{database}",
         "DEBUG": "false",
