@@ -86,7 +86,8 @@ async def test_stderr_is_a_separate_stream():
 
 async def test_cancel_kills_the_run_and_reports_cancelled():
     marker = f"consumer-cancel-{uuid.uuid4().hex}"
-    sleeper = "import time\nprint('ready', flush=True)\ntime.sleep(60)\n"
+    # One write: print() under -u writes "ready" and "\n" apart, maybe as two events.
+    sleeper = "import sys, time\nsys.stdout.write('ready\\n')\ntime.sleep(60)\n"
     await make_snippet(exec_with_marker(marker, sleeper))
     communicator = await connect()
     await communicator.send_json_to({"action": "run"})
