@@ -11,7 +11,7 @@ WebSocket consumer can all drive; it knows nothing of Channels. Events:
      "truncated": False}
     {"type": "error", "message": "..."}
 
-The rule: an error comes only before start, and means nothing ran; a run that started
+The rule: an error means nothing ran (it never follows start); a run that started
 ends with exactly one exit. Exit reasons: ok, error, timeout (the wall clock), cpu (the
 CPU time limit), memory, output_limit, and lost (the run's end is unknown: its exit has a
 "message"). A generator that is closed or whose task is cancelled cannot yield any more;
