@@ -52,14 +52,6 @@ function element(tag, className, text) {
   return node;
 }
 
-// A scrolling box that keyboard users can reach: focusable, and named for screen readers.
-function scrollable(node, label) {
-  node.tabIndex = 0;
-  node.setAttribute("role", "region");
-  node.setAttribute("aria-label", label);
-  return node;
-}
-
 // ANSI escape sequences of one stream: colours and bold/italic/underline become classes,
 // anything else (cursor moves, clearing) is dropped. A sequence may arrive in two pieces.
 const ESCAPE = /\x1b\[([0-9;?]*)[ -/]*([@-~])|\x1b[@-Z\\-_]?/g;
@@ -168,7 +160,8 @@ class SqlPanel {
     const item = element("li", `sql-query sql-colour-${shape.colour}`);
     item.append(this.meta(event, shape, copy));
     const shown = event.short || event.formatted || event.sql;
-    const text = scrollable(element("pre", "sql-text highlight"), `Query ${this.count}`);
+    // Wrapped, never scrolled: nothing here needs a keyboard user to scroll it.
+    const text = element("pre", "sql-text highlight");
     text.append(highlightSql(shown));
     item.append(text);
     if (event.short) {
@@ -185,7 +178,7 @@ class SqlPanel {
     }
     if (event.plan) {
       item.append(element("p", "sql-label", "Query plan"));
-      item.append(scrollable(element("pre", "sql-plan", event.plan), `Query plan of query ${this.count}`));
+      item.append(element("pre", "sql-plan", event.plan));
     }
     this.list.append(item);
     this.lastGroup = { sql: event.sql, item, repeats: null, count: 1 };
