@@ -12,7 +12,10 @@ own prints, in one of two forms:
 
 * with SNIPPET_SQL_EVENTS=1 (the site's runner sets it), one record per query, written in
   a single call so it never splits: "\\x1e" + JSON + "\\n", where the JSON is
-  {"type": "sql", "sql": ..., "params": [...], "ms": 0.42, "line": 23, "plan": ... or null}.
+  {"type": "sql", "sql": ..., "params": [...], "ms": 0.42, "line": 23, "plan": ... or null,
+  "formatted": ..., "short": ... or null}: formatted is the query laid out by sqlparse with
+  its parameters written in, short the same with a long column list collapsed (null when
+  there is none). The example pays for the layout out of its own CPU time.
 """
 
 import asyncio
@@ -25,13 +28,14 @@ import sys
 import time
 import uuid
 
+import sqlparse
 from django.core.exceptions import ImproperlyConfigured
 from django.db import DatabaseError, connections
 from django.db.backends.signals import connection_created
 
 RECORD_START = "\x1e"
 PLACEHOLDER = re.compile(r"%s|%%|%\((\w+)\)s")
-# A SELECT list of plain columns, shortened for the terminal ("… (+11 columns)").
+# A SELECT list of plain columns, shortened for reading ("… (+11 columns)").
 COLUMN_LIST = re.compile(r"^SELECT (DISTINCT )?([^()]*?) FROM ", re.DOTALL)
 
 _reporter = None
@@ -84,6 +88,7 @@ class QueryReporter:
 
     def report(self, sql, params, many, ms, line, plan, failed=None):
         if self.events:
+            formatted, short = formatted_sql(sql, params, many)
             record = {
                 "type": "sql",
                 "sql": sql,
@@ -91,6 +96,8 @@ class QueryReporter:
                 "ms": ms,
                 "line": line,
                 "plan": plan,
+                "formatted": formatted,
+                "short": short,
             }
             sys.stdout.write(RECORD_START + json.dumps(record) + "\n")
         else:
@@ -188,13 +195,29 @@ def jsonable(value):
 
 
 def display_sql(sql, params, many=False):
+    """The SQL on one line with its parameters written in, a long column list shortened."""
+    return shorten(written_in(sql, params, many))
+
+
+def formatted_sql(sql, params, many=False):
+    """(formatted, short) for the site's SQL panel: see the module docstring."""
+    text = written_in(sql, params, many)
+    short = shorten(text)
+    return layout(text), (layout(short) if short != text else None)
+
+
+def layout(sql):
+    return sqlparse.format(sql, reindent=True, wrap_after=60)
+
+
+def written_in(sql, params, many=False):
     """The SQL on one line with its parameters written in as literals, for reading only."""
     sql = " ".join(sql.split())
     if many:
         rows = len(params) if hasattr(params, "__len__") else "several"
-        return f"{shorten(sql)}  -- executed for {rows} rows"
+        return f"{sql}  -- executed for {rows} rows"
     if params is None:
-        return shorten(sql)
+        return sql
     values = iter(params) if not isinstance(params, dict) else None
 
     def substitute(match):
@@ -204,10 +227,9 @@ def display_sql(sql, params, many=False):
         return literal(value)
 
     try:
-        text = PLACEHOLDER.sub(substitute, sql)
+        return PLACEHOLDER.sub(substitute, sql)
     except (StopIteration, KeyError, TypeError):
-        return f"{shorten(sql)}  -- params {params!r}"
-    return shorten(text)
+        return f"{sql}  -- params {params!r}"
 
 
 def shorten(sql):

@@ -1,5 +1,6 @@
 import asyncio
 import json
+import logging
 import signal
 import time
 from collections import defaultdict, deque
@@ -13,6 +14,9 @@ from . import runner, workers
 from .models import Snippet
 
 MAX_MESSAGE_BYTES = 1024
+RUN_FAILED = "The run failed on the server; try again in a minute."
+
+logger = logging.getLogger(__name__)
 
 
 class RateLimiter:
@@ -100,12 +104,25 @@ class SnippetRunConsumer(AsyncWebsocketConsumer):
 
     async def relay(self, snippet):
         self.started = time.monotonic()
-        # aclosing: a cancelled relay has stopped the run by the time its task is done.
-        async with aclosing(self.run_events(snippet)) as events:
-            async for event in events:
-                if event["type"] == "start":
-                    self.started = time.monotonic()
-                await self.send(text_data=json.dumps(event))
+        started = ended = False
+        try:
+            # aclosing: a cancelled relay has stopped the run by the time its task is done.
+            async with aclosing(self.run_events(snippet)) as events:
+                async for event in events:
+                    if event["type"] == "start":
+                        self.started, started = time.monotonic(), True
+                    ended = event["type"] in ("exit", "error")
+                    await self.send(text_data=json.dumps(event))
+        except Exception:
+            logger.exception("A run of %s failed.", self.slug)
+        if not ended:
+            # The reader's panel waits for an end: never leave it waiting.
+            if started:
+                wall_ms = round((time.monotonic() - self.started) * 1000)
+                end = runner.lost_event(RUN_FAILED, wall_ms)
+            else:
+                end = runner.error_event(RUN_FAILED)
+            await self.send(text_data=json.dumps(end))
 
     def run_events(self, snippet):
         """The run's events, from this process (RUNNER_MODE=local) or a run worker."""

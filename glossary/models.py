@@ -393,7 +393,7 @@ class Snippet(DerivedFieldsMixin, models.Model):
     derived_fields = ("highlighted", "description_html")
 
     def derive_fields(self):
-        self.highlighted = highlight_code(self.code, self.language)
+        self.highlighted = highlight_code(self.code, self.language, f"Code: {self.title}")
         self.description_html = render_markdown(self.description)
 
     @property

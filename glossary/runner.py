@@ -9,11 +9,14 @@ WebSocket consumer can all drive; it knows nothing of Channels. Events:
       (Django runtime only: one per query the snippet's reporter writes, see below)
     {"type": "exit", "reason": "ok", "code": 0, "signal": None, "wall_ms": 41,
      "truncated": False}
-    {"type": "error", "message": "..."}  (nothing was run)
+    {"type": "error", "message": "..."}
 
-Exit reasons: ok, error, timeout, memory, output_limit. A generator that is closed or
-whose task is cancelled cannot yield any more; it kills the run's processes on the way
-out, and its driver reports EXIT_CANCELLED itself if it wants to.
+The rule: an error means nothing ran (it never follows start); a run that started
+ends with exactly one exit. Exit reasons: ok, error, timeout (the wall clock), cpu (the
+CPU time limit), memory, output_limit, and lost (the run's end is unknown: its exit has a
+"message"). A generator that is closed or whose task is cancelled cannot yield any more;
+it kills the run's processes on the way out, and its driver reports EXIT_CANCELLED itself
+if it wants to.
 
 On Linux every run goes through bubblewrap: new pid, network, ipc and uts namespaces, a
 read-only view of the system and the Python installation, and a small tmpfs as its
@@ -68,6 +71,7 @@ from psycopg.conninfo import conninfo_to_dict
 
 RUNTIMES = ("python", "django", "postgresql")
 EXIT_CANCELLED = "cancelled"
+EXIT_LOST = "lost"
 READ_CHUNK = 4096
 SANDBOX_DIR = "/sandbox"
 # Each file is capped by RLIMIT_FSIZE; these caps bound the total, in memory, not on disk.
@@ -87,22 +91,57 @@ logger = logging.getLogger(__name__)
 # A run's process does its warm-up, then waits for the code on stdin. Once it has the code
 # it lowers RLIMIT_CPU to the snippet's budget on top of the CPU the warm-up spent
 # (rounded up: rlimits count whole seconds), so a snippet gets the same budget warm or
-# cold. The excepthook hides this bootstrap's frames, so tracebacks start at snippet.py.
+# cold. The excepthook hides this bootstrap's frames, so tracebacks start at snippet.py;
+# tracebacks and warnings show each file relative to the directory Python found it in
+# (json/decoder.py, django/db/models/query.py, snippet.py): the server's paths mean nothing
+# to a reader.
+# Reading stdin, which only carried the code, says so instead of a bare EOFError.
 BOOTSTRAP = """\
 import sys
 {warm_up}
 
 def _receive(cpu_seconds):
-    import math, os, resource, types
+    import io, linecache, math, os, re, resource, sysconfig, traceback, types, warnings
     bootstrap = globals()
+    roots = {{os.getcwd(), *sysconfig.get_paths().values(), *sys.path}}
+    roots = sorted((os.path.join(root, "") for root in roots if root), key=len, reverse=True)
+    file_line = re.compile(r'^(  File ")([^"]+)', re.MULTILINE)
+    format_warning = warnings.formatwarning
+
+    def relative(path):
+        root = next((root for root in roots if path.startswith(root)), "")
+        return path[len(root):]
+
+    def formatwarning(message, category, filename, lineno, line=None):
+        if line is None:
+            line = linecache.getline(filename, lineno)
+        return format_warning(message, category, relative(filename), lineno, line)
 
     def excepthook(kind, value, tb):
-        while tb is not None and tb.tb_frame.f_globals is bootstrap:
+        frames = []
+        while tb is not None:
+            if tb.tb_frame.f_globals is not bootstrap:
+                frames.append(tb)
             tb = tb.tb_next
-        sys.__excepthook__(kind, value.with_traceback(tb), tb)
+        for frame, after in zip(frames, [*frames[1:], None]):
+            frame.tb_next = after
+        tb = frames[0] if frames else None
+        text = "".join(traceback.format_exception(kind, value.with_traceback(tb), tb))
+        sys.stderr.write(file_line.sub(lambda match: match[1] + relative(match[2]), text))
+
+    class NoInput(io.TextIOBase):
+        def readable(self):
+            return True
+
+        def read(self, size=-1):
+            raise EOFError("this sandbox has no input; write the value into the code instead")
+
+        readline = read
 
     sys.excepthook = excepthook
+    warnings.formatwarning = formatwarning
     source = sys.stdin.buffer.read()
+    sys.stdin = NoInput()
     path = os.path.join(os.getcwd(), "snippet.py")
     with open(path, "wb") as file:
         file.write(source)
@@ -177,7 +216,25 @@ class Limits:
 
 
 def error_event(message):
+    """Nothing ran: the only event of a run that never started."""
     return {"type": "error", "message": message}
+
+
+def exit_event(reason, wall_ms, code=None, signum=None, truncated=False, message=None):
+    event = {
+        "type": "exit",
+        "reason": reason,
+        "code": code,
+        "signal": signum,
+        "wall_ms": wall_ms,
+        "truncated": truncated,
+    }
+    return event if message is None else {**event, "message": message}
+
+
+def lost_event(message, wall_ms):
+    """The end of a run that started but cannot report its own (its worker vanished)."""
+    return exit_event(EXIT_LOST, wall_ms, message=message)
 
 
 def child_env(home, extra=None):
@@ -552,7 +609,12 @@ async def run(code: str, runtime: str, limits: Limits | None = None) -> AsyncIte
         if process is None:
             if sandbox != "bubblewrap":
                 run_dir = Path(tempfile.mkdtemp(prefix="snippet-run-"))
-            process = await start_process(runtime, limits, sandbox, database, run_dir, postgres)
+            try:
+                process = await start_process(runtime, limits, sandbox, database, run_dir, postgres)
+            except OSError:
+                logger.exception("Could not start the process of run %s", run_id)
+                yield lost_event("The run could not start on this server.", 0)
+                return
         # The transport writes in the background and closes stdin (EOF) once it has.
         process.stdin.write(code.encode("utf-8"))
         process.stdin.close()
@@ -822,16 +884,10 @@ async def supervise(process, limits, sandboxed, sql_events=False):
             _kill(process)
             await process.wait()
         code, signum = _status(process.returncode, sandboxed)
+        wall_ms = int((loop.time() - started) * 1000)
         if reason is None:
-            reason = _reason(code, signum, "".join(stderr_tail))
-        yield {
-            "type": "exit",
-            "reason": reason,
-            "code": code,
-            "signal": signum,
-            "wall_ms": int((loop.time() - started) * 1000),
-            "truncated": truncated,
-        }
+            reason = _reason(code, signum, "".join(stderr_tail), wall_ms, limits)
+        yield exit_event(reason, wall_ms, code, signum, truncated)
     finally:
         # Runs on normal exit, aclose(), task cancellation and errors alike.
         if process.returncode is None:
@@ -910,11 +966,15 @@ def _status(returncode, sandboxed):
     return returncode, None
 
 
-def _reason(code, signum, stderr_tail):
+def _reason(code, signum, stderr_tail, wall_ms, limits):
     if code == 0:
         return "ok"
-    if signum == signal.SIGXCPU:
-        return "timeout"
+    # RLIMIT_CPU sends SIGXCPU at the soft limit and SIGKILL a second later (if SIGXCPU is
+    # ignored); nothing else in the sandbox sends SIGKILL that soon but the snippet itself.
+    if signum == signal.SIGXCPU or (
+        signum == signal.SIGKILL and wall_ms >= limits.cpu_seconds * 1000
+    ):
+        return "cpu"
     lines = stderr_tail.strip().splitlines()
     if code == 1 and lines and lines[-1].startswith("MemoryError"):
         return "memory"

@@ -20,8 +20,9 @@ Redis channel layer, so any number of each can share one Redis:
 A worker takes a run by claiming it in Redis, and renews the claim while the run goes on.
 When the reader has heard nothing for a while, the claim tells a worker that is gone (or
 never came) from a Daphne process that is only slow to read its messages under load.
-The reader gets an error event, never silence, when no worker takes the run, when its
-worker stops answering, or when Redis is full or gone.
+The reader never gets silence. When no worker takes the run, or Redis is full or gone
+before it starts, an error event says nothing ran; when a started run's worker stops
+answering (or Redis goes), an exit event with reason "lost" and a message ends it.
 """
 
 import asyncio
@@ -140,20 +141,29 @@ async def run_on_worker(code, runtime):
         return
 
     replies = Replies(layer, reply_to)
-    worker, seq = None, 0
+    worker, seq, started = None, 0, None
+
+    def failed(message):
+        """Before start nothing ran (an error); after it, the run ends with an exit."""
+        if started is None:
+            return runner.error_event(message)
+        return runner.lost_event(message, round((time.monotonic() - started) * 1000))
+
     try:
         while True:
             try:
                 batch = await next_batch(replies, run_id, picked_up=worker is not None)
             except RunFailed as failure:
-                yield runner.error_event(str(failure))
+                yield failed(str(failure))
                 break
             worker = batch["worker"]
             if batch["seq"] != seq:
-                yield runner.error_event(GAP)
+                yield failed(GAP)
                 break
             seq += 1
             for event in batch["events"]:
+                if event["type"] == "start":
+                    started = time.monotonic()
                 yield event
                 if event["type"] in ("exit", "error"):
                     return
@@ -370,11 +380,18 @@ class RunWorkerConsumer(AsyncConsumer):
 
 async def produce(code, runtime, events):
     """Put the run's events on the queue, then None."""
+    started = None
     try:
         async for event in runner.run_queued(code, runtime):
+            if event["type"] == "start":
+                started = time.monotonic()
             events.put_nowait(event)
     except Exception:
         logger.exception("A run failed on this worker.")
-        events.put_nowait(runner.error_event(FAILED))
+        if started is None:
+            events.put_nowait(runner.error_event(FAILED))
+        else:
+            wall_ms = round((time.monotonic() - started) * 1000)
+            events.put_nowait(runner.lost_event(FAILED, wall_ms))
     finally:
         events.put_nowait(None)

@@ -202,7 +202,7 @@ def test_sql_events_are_records_in_order_with_lines_and_plans():
     records = sql_records(result.stdout)
     assert records and all(record["type"] == "sql" for record in records)
     assert {tuple(record) for record in records} == {
-        ("type", "sql", "params", "ms", "line", "plan")
+        ("type", "sql", "params", "ms", "line", "plan", "formatted", "short")
     }
     topic_insert = records[0]
     assert topic_insert["sql"].startswith('INSERT INTO "glossary_topic"')
@@ -219,6 +219,20 @@ def test_sql_events_are_records_in_order_with_lines_and_plans():
         is_select = record["sql"].lstrip().upper().startswith("SELECT")
         assert bool(record["plan"]) == is_select, record
         assert record["ms"] >= 0 and isinstance(record["line"], int)
+
+
+def test_sql_events_carry_the_query_laid_out_with_its_parameters_written_in():
+    result = run_example("examples.crud", events=True)
+
+    records = sql_records(result.stdout)
+    topic_insert = records[0]
+    assert "'Write-ahead log'" in topic_insert["formatted"]
+    select = next(r for r in records if r["sql"].startswith("SELECT") and r["short"])
+    # One clause a line; the long column list is collapsed in short, whole in formatted.
+    assert "\nFROM " in select["formatted"]
+    assert "columns)\nFROM " in select["short"]
+    assert select["short"].startswith("SELECT ") and "… (+" in select["short"]
+    assert len(select["short"]) < len(select["formatted"])
 
 
 def test_sql_events_leave_the_printed_output_as_it_is():

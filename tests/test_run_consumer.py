@@ -86,7 +86,8 @@ async def test_stderr_is_a_separate_stream():
 
 async def test_cancel_kills_the_run_and_reports_cancelled():
     marker = f"consumer-cancel-{uuid.uuid4().hex}"
-    sleeper = "import time\nprint('ready', flush=True)\ntime.sleep(60)\n"
+    # One write: print() under -u writes "ready" and "\n" apart, maybe as two events.
+    sleeper = "import sys, time\nsys.stdout.write('ready\\n')\ntime.sleep(60)\n"
     await make_snippet(exec_with_marker(marker, sleeper))
     communicator = await connect()
     await communicator.send_json_to({"action": "run"})
@@ -199,6 +200,71 @@ async def test_the_rate_limit_tells_the_reader_to_wait(settings):
     reply = await communicator.receive_json_from(timeout=5)
     await communicator.disconnect()
     assert "Too many runs" in reply["message"]
+
+
+async def test_a_refused_run_is_one_error_and_the_socket_runs_again_once_allowed(settings):
+    settings.SNIPPET_RUNS_PER_MINUTE = 0
+    await make_snippet("print('ran')")
+    communicator = await connect()
+    await communicator.send_json_to({"action": "run"})
+    refused = await communicator.receive_json_from(timeout=5)
+    # An error before start: nothing ran, nothing else comes.
+    assert await communicator.receive_nothing(timeout=0.3)
+
+    settings.SNIPPET_RUNS_PER_MINUTE = 1000
+    await communicator.send_json_to({"action": "run"})
+    events = await events_until_exit(communicator)
+    await communicator.disconnect()
+
+    assert refused["type"] == "error" and "Too many runs" in refused["message"]
+    assert [e["type"] for e in events if e["type"] != "stdout"] == ["start", "exit"]
+    assert stdout(events) == "ran\n"
+
+
+@pytest.mark.parametrize(
+    ("code", "reason"),
+    [
+        ("print('fine')", "ok"),
+        ("raise SystemExit(3)", "error"),
+        ("import sys\nwhile True:\n    sys.stdout.write('x' * 4096)", "output_limit"),
+    ],
+)
+async def test_a_run_that_started_ends_with_exactly_one_exit(code, reason):
+    await make_snippet(code)
+    communicator = await connect()
+    await communicator.send_json_to({"action": "run"})
+    events = await events_until_exit(communicator)
+    nothing_after = await communicator.receive_nothing(timeout=0.5)
+    await communicator.disconnect()
+
+    assert events[0]["type"] == "start"
+    assert [e["type"] for e in events].count("exit") == 1
+    assert "error" not in [e["type"] for e in events]
+    assert events[-1]["reason"] == reason
+    assert nothing_after
+
+
+@pytest.mark.parametrize("fails_after_start", [False, True])
+async def test_a_run_that_breaks_on_the_server_still_ends_by_the_rule(
+    monkeypatch, fails_after_start
+):
+    async def breaks(code, runtime):
+        if fails_after_start:
+            yield {"type": "start", "run": "x", "sandbox": "bubblewrap", "limits": {}}
+        raise RuntimeError("the runner broke")
+
+    monkeypatch.setattr(runner, "run_queued", breaks)
+    await make_snippet("print(1)")
+    communicator = await connect()
+    await communicator.send_json_to({"action": "run"})
+    events = await events_until_exit(communicator)
+    await communicator.disconnect()
+
+    if fails_after_start:
+        assert [e["type"] for e in events] == ["start", "exit"]
+        assert events[-1]["reason"] == "lost" and events[-1]["message"]
+    else:
+        assert [e["type"] for e in events] == ["error"]
 
 
 async def test_staff_may_run_a_draft(django_user_model):

@@ -450,7 +450,7 @@ async def test_cancel_through_a_worker_kills_the_process(site):
 
 
 @pytest.mark.asyncio
-async def test_a_worker_killed_mid_run_ends_the_run_with_an_error(site):
+async def test_a_worker_killed_mid_run_ends_the_started_run_with_a_lost_exit(site):
     marker = site.markers["kill"]
     try:
         async with websocket_connect(site.url("kill"), origin=site.origin) as socket:
@@ -467,7 +467,9 @@ async def test_a_worker_killed_mid_run_ends_the_run_with_an_error(site):
             event = json.loads(await asyncio.wait_for(socket.recv(), 10))
             waited = time.monotonic() - killed
 
-        assert event == {"type": "error", "message": workers.LOST}
+        assert event["type"] == "exit"
+        assert event["reason"] == "lost"
+        assert event["message"] == workers.LOST
         assert waited < workers.SILENCE_SECONDS + 1.5
         # The sandbox dies with its worker.
         assert until_gone(marker, within=2) == []

@@ -3,6 +3,8 @@
 import asyncio
 import dataclasses
 import json
+import signal
+import sys
 import tempfile
 import time
 import uuid
@@ -81,11 +83,64 @@ async def test_it_keeps_stdout_and_stderr_apart():
 
 
 @pytest.mark.asyncio
-async def test_an_infinite_loop_times_out():
-    events = await collect("while True:\n    pass")
+async def test_an_infinite_loop_is_stopped_at_the_cpu_limit_not_the_wall_clock():
+    # A wall limit far away: however loaded the machine, the CPU limit comes first.
+    events = await collect("while True:\n    pass", wall_seconds=60, cpu_seconds=1)
 
-    assert exit_of(events)["reason"] == "timeout"
-    assert exit_of(events)["at"] < WALL + 1
+    assert exit_of(events)["reason"] == "cpu"
+    assert exit_of(events)["signal"] == signal.SIGXCPU
+
+
+@pytest.mark.asyncio
+async def test_a_loop_that_ignores_sigxcpu_is_still_stopped_at_the_cpu_limit():
+    code = "import signal\nsignal.signal(signal.SIGXCPU, signal.SIG_IGN)\nwhile True:\n    pass"
+
+    events = await collect(code, wall_seconds=60, cpu_seconds=1)
+
+    assert exit_of(events)["reason"] == "cpu"
+    assert exit_of(events)["signal"] == signal.SIGKILL
+
+
+@pytest.mark.asyncio
+async def test_reading_stdin_says_the_sandbox_has_no_input():
+    events = await collect("name = input('Your name? ')\nprint('hello', name)")
+
+    assert text(events) == "Your name? "
+    last_line = text(events, "stderr").splitlines()[-1]
+    assert last_line.startswith("EOFError: this sandbox has no input")
+    assert exit_of(events)["reason"] == "error"
+
+
+@pytest.mark.asyncio
+async def test_a_traceback_shows_the_snippets_own_paths_not_the_servers(settings):
+    events = await collect("import json\n\njson.loads('{not json')")
+
+    traceback = text(events, "stderr")
+    assert '  File "snippet.py", line 3, in <module>' in traceback
+    assert '  File "json/decoder.py", line ' in traceback
+    for server_path in (sys.base_prefix, sys.prefix, str(settings.BASE_DIR), runner.SANDBOX_DIR):
+        assert server_path not in traceback
+    assert traceback.splitlines()[-1].startswith("json.decoder.JSONDecodeError: ")
+
+
+@pytest.mark.asyncio
+async def test_django_warnings_and_tracebacks_show_library_and_project_paths_short(settings):
+    code = (
+        "import datetime\nfrom glossary.models import Topic\n"
+        "Topic.objects.filter(created__gte=datetime.datetime(2020, 1, 1)).count()\n"
+        "Topic.objects.get(slug='no-such-topic')\n"
+    )
+
+    events = await collect(code, "django", wall_seconds=30)
+
+    traceback = text(events, "stderr")
+    assert "django/db/models/fields/__init__.py:" in traceback  # the naive datetime warning
+    assert '  File "snippet.py", line 4, in <module>' in traceback
+    assert '  File "django/db/models/query.py", line ' in traceback
+    assert str(settings.BASE_DIR) not in traceback and sys.prefix not in traceback
+    assert traceback.splitlines()[-1] == (
+        "glossary.models.Topic.DoesNotExist: Topic matching query does not exist."
+    )
 
 
 @pytest.mark.asyncio

@@ -123,7 +123,8 @@ def test_seed_derived_columns_match_what_save_computes():
         assert link.normalized_url == normalize_url(link.url), link.url
         assert link.domain and not link.domain.startswith("www."), link.url
     for snippet in Snippet.objects.all():
-        assert snippet.highlighted == highlight_code(snippet.code, snippet.language), snippet.slug
+        label = f"Code: {snippet.title}"
+        assert snippet.highlighted == highlight_code(snippet.code, snippet.language, label)
         assert snippet.description_html == render_markdown(snippet.description), snippet.slug
 
 

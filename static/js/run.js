@@ -1,18 +1,23 @@
 // Run panel: streams a snippet's output over a WebSocket as the program produces it.
 // Progressive enhancement: without JavaScript the page shows the last verified output.
+// Everything from the server is shown as text (textContent), never parsed as HTML.
 "use strict";
 
-const REASONS = {
-  ok: "Finished",
-  error: "Exited with an error",
-  timeout: "Stopped: time limit reached",
-  memory: "Stopped: memory limit reached",
-  output_limit: "Stopped: output limit reached",
-  cancelled: "Stopped",
+// How a run ended, in a reader's words; `limits` are the run's, from its start event.
+const ENDINGS = {
+  ok: (exit) => `Finished in ${exit.wall_ms} ms`,
+  error: (exit) =>
+    `Exited with an error in ${exit.wall_ms} ms` +
+    (exit.code !== null ? `, exit code ${exit.code}` : `, signal ${exit.signal}`),
+  timeout: (exit, limits) => `Stopped: wall-clock time limit, ${limits.wall_seconds} s`,
+  cpu: (exit, limits) => `Stopped: CPU time limit, ${limits.cpu_seconds} s`,
+  memory: (exit, limits) => `Stopped: memory limit, ${limits.memory_mb} MB`,
+  output_limit: (exit, limits) => `Stopped: output limit, ${limits.output_kb} KiB`,
+  cancelled: (exit) => `Stopped in ${exit.wall_ms} ms`,
+  lost: (exit) => exit.message,
 };
 
 // Just enough SQL highlighting for the query panel, with the colours of highlight.css.
-// Built from text nodes and spans: nothing from the server is parsed as HTML.
 const SQL_KEYWORDS = [
   "SELECT", "FROM", "WHERE", "AND", "OR", "NOT", "IN", "IS", "NULL", "AS", "ON", "JOIN",
   "INNER", "LEFT", "OUTER", "INSERT", "INTO", "VALUES", "UPDATE", "SET", "DELETE", "CREATE",
@@ -26,25 +31,227 @@ const SQL_TOKEN = new RegExp(
   "gi",
 );
 const SQL_CLASSES = ["s1", "nv", "mi", "k"];
+const SQL_GROUP_COLOURS = 6;
 
 function highlightSql(text) {
   const fragment = document.createDocumentFragment();
   let last = 0;
   for (const match of text.matchAll(SQL_TOKEN)) {
     fragment.append(text.slice(last, match.index));
-    const span = document.createElement("span");
-    span.className = SQL_CLASSES[match.slice(1).findIndex((group) => group !== undefined)];
-    span.textContent = match[0];
-    fragment.append(span);
+    fragment.append(element("span", SQL_CLASSES[match.slice(1).findIndex((g) => g !== undefined)], match[0]));
     last = match.index + match[0].length;
   }
   fragment.append(text.slice(last));
   return fragment;
 }
 
+function element(tag, className, text) {
+  const node = document.createElement(tag);
+  if (className) node.className = className;
+  if (text !== undefined) node.textContent = text;
+  return node;
+}
+
+// ANSI escape sequences of one stream: colours and bold/italic/underline become classes,
+// anything else (cursor moves, clearing) is dropped. A sequence may arrive in two pieces.
+const ESCAPE = /\x1b\[([0-9;?]*)[ -/]*([@-~])|\x1b[@-Z\\-_]?/g;
+const UNFINISHED_ESCAPE = /\x1b(\[[0-9;?]*[ -/]*)?$/;
+
+class AnsiStream {
+  constructor() {
+    this.style = {};
+    this.held = "";
+  }
+
+  // [[text, classes]...] for the next piece of the stream.
+  pieces(text) {
+    text = this.held + text;
+    const unfinished = text.match(UNFINISHED_ESCAPE);
+    this.held = unfinished ? unfinished[0] : "";
+    text = text.slice(0, text.length - this.held.length);
+    const pieces = [];
+    let last = 0;
+    for (const match of text.matchAll(ESCAPE)) {
+      pieces.push([text.slice(last, match.index), this.classes()]);
+      if (match[2] === "m") this.apply(match[1]);
+      last = match.index + match[0].length;
+    }
+    pieces.push([text.slice(last), this.classes()]);
+    return pieces.filter(([piece]) => piece);
+  }
+
+  apply(parameters) {
+    const codes = parameters.split(";").map((code) => Number(code || 0));
+    for (let i = 0; i < codes.length; i++) {
+      const code = codes[i];
+      if (code === 0) this.style = {};
+      else if (code === 1) this.style.bold = true;
+      else if (code === 3) this.style.italic = true;
+      else if (code === 4) this.style.underline = true;
+      else if (code === 22) delete this.style.bold;
+      else if (code === 23) delete this.style.italic;
+      else if (code === 24) delete this.style.underline;
+      else if (code >= 30 && code <= 37) this.style.colour = code - 30;
+      else if (code >= 90 && code <= 97) this.style.colour = code - 90 + 8;
+      else if (code === 39) delete this.style.colour;
+      else if (code === 38 || code === 48) i += codes[i + 1] === 5 ? 2 : 4; // 256/RGB: skipped
+    }
+  }
+
+  classes() {
+    const names = ["bold", "italic", "underline"].filter((name) => this.style[name]);
+    const classes = names.map((name) => `ansi-${name}`);
+    if (this.style.colour !== undefined) classes.push(`ansi-colour-${this.style.colour}`);
+    return classes;
+  }
+}
+
 function socketUrl(slug) {
   const scheme = window.location.protocol === "https:" ? "wss" : "ws";
   return `${scheme}://${window.location.host}/ws/snippets/${encodeURIComponent(slug)}/`;
+}
+
+// The SQL panel: each query laid out (the server does that), marked when it is one of
+// several similar queries (the same SQL) or a duplicate (the same SQL and parameters),
+// and runs of similar queries one after another folded under their first.
+class SqlPanel {
+  constructor(details, code) {
+    this.details = details;
+    this.list = details.querySelector("[data-sql]");
+    this.heading = details.querySelector("[data-sql-heading]");
+    this.code = code;
+    this.clear();
+  }
+
+  clear() {
+    this.list.replaceChildren();
+    this.count = 0;
+    this.ms = 0;
+    this.shapes = new Map(); // SQL: {count, tags, colour}
+    this.copies = new Map(); // SQL and parameters: {count, tags}
+    this.lastGroup = null;
+    this.updateHeading();
+  }
+
+  add(event) {
+    this.details.hidden = false;
+    this.count += 1;
+    this.ms += Number(event.ms) || 0;
+    const shape = this.entry(this.shapes, event.sql, { colour: this.shapes.size % SQL_GROUP_COLOURS });
+    const copy = this.entry(this.copies, `${event.sql}\u0000${JSON.stringify(event.params)}`, {});
+    if (this.lastGroup && this.lastGroup.sql === event.sql) {
+      this.addRepeat(event, shape, copy);
+    } else {
+      this.addQuery(event, shape, copy);
+    }
+    this.updateTags(shape, "similar");
+    this.updateTags(copy, "duplicated");
+    this.updateHeading();
+  }
+
+  entry(map, key, fields) {
+    if (!map.has(key)) map.set(key, { count: 0, tags: [], ...fields });
+    const found = map.get(key);
+    found.count += 1;
+    return found;
+  }
+
+  addQuery(event, shape, copy) {
+    const item = element("li", `sql-query sql-colour-${shape.colour}`);
+    item.append(this.meta(event, shape, copy));
+    const shown = event.short || event.formatted || event.sql;
+    // Wrapped, never scrolled: nothing here needs a keyboard user to scroll it.
+    const text = element("pre", "sql-text highlight");
+    text.append(highlightSql(shown));
+    item.append(text);
+    if (event.short) {
+      const toggle = element("button", "sql-toggle", "Show every column");
+      toggle.type = "button";
+      toggle.setAttribute("aria-expanded", "false");
+      toggle.addEventListener("click", () => {
+        const expanded = toggle.getAttribute("aria-expanded") !== "true";
+        text.replaceChildren(highlightSql(expanded ? event.formatted : event.short));
+        toggle.setAttribute("aria-expanded", String(expanded));
+        toggle.textContent = expanded ? "Collapse the columns" : "Show every column";
+      });
+      item.append(toggle);
+    }
+    if (event.plan) {
+      item.append(element("p", "sql-label", "Query plan"));
+      item.append(element("pre", "sql-plan", event.plan));
+    }
+    this.list.append(item);
+    this.lastGroup = { sql: event.sql, item, repeats: null, count: 1 };
+  }
+
+  addRepeat(event, shape, copy) {
+    const group = this.lastGroup;
+    if (!group.repeats) {
+      const repeats = element("details", "sql-repeats");
+      repeats.append(element("summary"), element("ol", "sql-repeat-list"));
+      group.item.append(repeats);
+      group.repeats = repeats;
+    }
+    group.count += 1;
+    group.repeats.querySelector("summary").textContent =
+      `${group.count - 1} more like it, one after another`;
+    const row = element("li");
+    row.append(this.meta(event, shape, copy));
+    if (event.params && event.params.length) {
+      row.append(element("p", "sql-params", `parameters: ${JSON.stringify(event.params)}`));
+    }
+    group.repeats.querySelector("ol").append(row);
+  }
+
+  meta(event, shape, copy) {
+    const meta = element("p", "sql-meta");
+    meta.append(`#${this.count} · `);
+    if (event.line) {
+      const line = element("button", "sql-line", `line ${event.line}`);
+      line.type = "button";
+      line.addEventListener("click", () => this.showLine(event.line));
+      meta.append(line);
+    } else {
+      meta.append("line ?");
+    }
+    meta.append(` · ${event.ms} ms`);
+    const similar = element("span", "sql-tag sql-tag--similar");
+    const duplicate = element("span", "sql-tag sql-tag--duplicate");
+    shape.tags.push(similar);
+    copy.tags.push(duplicate);
+    meta.append(" ", similar, " ", duplicate);
+    return meta;
+  }
+
+  updateTags(group, word) {
+    for (const tag of group.tags) {
+      tag.hidden = group.count < 2;
+      tag.textContent = `${word} ×${group.count}`;
+    }
+  }
+
+  updateHeading() {
+    const groupSize = (map) =>
+      [...map.values()].filter((g) => g.count > 1).reduce((sum, g) => sum + g.count, 0);
+    const parts = [`${this.count} ${this.count === 1 ? "query" : "queries"}`, `${this.ms.toFixed(1)} ms`];
+    const similar = groupSize(this.shapes);
+    const duplicates = groupSize(this.copies);
+    if (similar) parts.push(`${similar} similar`);
+    if (duplicates) parts.push(`${duplicates} duplicate${duplicates === 1 ? "" : "s"}`);
+    this.heading.textContent = parts.join(" · ");
+  }
+
+  // Mark the code line that sent a query, and bring it into view.
+  showLine(number) {
+    const lines = this.code ? this.code.querySelectorAll(".line") : [];
+    const line = lines[number - 1];
+    if (!line) return;
+    for (const marked of this.code.querySelectorAll(".line.is-target")) {
+      marked.classList.remove("is-target");
+    }
+    line.classList.add("is-target");
+    line.scrollIntoView({ block: "center", behavior: "smooth" });
+  }
 }
 
 function setupPanel(panel) {
@@ -53,60 +260,72 @@ function setupPanel(panel) {
   const stopButton = panel.querySelector("[data-stop]");
   const output = panel.querySelector("[data-output]");
   const status = panel.querySelector("[data-status]");
-  const sqlList = panel.querySelector("[data-sql]");
+  const sqlDetails = panel.querySelector(".sql-panel");
+  const code = panel.closest(".snippet")?.querySelector(".code-block pre");
+  const sql = sqlDetails ? new SqlPanel(sqlDetails, code) : null;
   let socket = null;
+  let limits = {};
+  let streams = {};
+
+  // aria-disabled, not disabled: a disabled button would drop the keyboard focus.
+  function setRunning(running) {
+    runButton.setAttribute("aria-disabled", String(running));
+    stopButton.setAttribute("aria-disabled", String(!running));
+  }
+
+  function isDisabled(button) {
+    return button.getAttribute("aria-disabled") === "true";
+  }
 
   function setStatus(text, state) {
     status.textContent = text;
     status.dataset.state = state;
   }
 
-  function append(kind, text) {
-    const span = document.createElement("span");
-    span.className = `run-${kind}`;
-    span.textContent = text;
-    output.append(span);
-    output.scrollTop = output.scrollHeight;
+  // Follow new output only while the reader is at the bottom of the box.
+  function atBottom() {
+    return output.scrollHeight - output.scrollTop - output.clientHeight < 4;
   }
 
-  function appendSql(event) {
-    if (!sqlList) return;
-    sqlList.closest("details").hidden = false;
-    const item = document.createElement("li");
-    const meta = document.createElement("p");
-    meta.className = "sql-meta";
-    meta.textContent = `line ${event.line ?? "?"} · ${event.ms} ms`;
-    const sql = document.createElement("pre");
-    sql.className = "sql-text highlight";
-    sql.append(highlightSql(event.sql));
-    item.append(meta, sql);
-    if (event.params && event.params.length) {
-      const params = document.createElement("p");
-      params.className = "sql-meta";
-      params.textContent = `parameters: ${JSON.stringify(event.params)}`;
-      item.append(params);
-    }
-    if (event.plan) {
-      const plan = document.createElement("pre");
-      plan.className = "sql-plan";
-      plan.textContent = event.plan;
-      item.append(plan);
-    }
-    sqlList.append(item);
+  function write(nodes) {
+    const follow = atBottom();
+    output.append(...nodes);
+    if (follow) output.scrollTop = output.scrollHeight;
+  }
+
+  function append(kind, text) {
+    output.querySelector(".run-note--waiting")?.remove();
+    streams[kind] ??= new AnsiStream();
+    write(
+      streams[kind]
+        .pieces(text)
+        .map(([piece, classes]) => element("span", [`run-${kind}`, ...classes].join(" "), piece)),
+    );
+  }
+
+  function note(text, kind) {
+    output.querySelector(".run-note--waiting")?.remove();
+    write([element("span", `run-note run-note--${kind}`, text)]);
   }
 
   function finish() {
-    runButton.disabled = false;
-    stopButton.disabled = true;
-    socket = null;
+    setRunning(false);
+    if (socket) {
+      const closing = socket;
+      socket = null;
+      closing.close();
+    }
   }
 
   function handle(event) {
     switch (event.type) {
       case "queued":
-        setStatus(`Waiting for a free slot (position ${event.position})…`, "queued");
+        setStatus(`Waiting for a free slot: number ${event.position} in the queue…`, "queued");
+        note(`Waiting for a free slot: number ${event.position} in the queue.`, "waiting");
         break;
       case "start":
+        limits = event.limits || {};
+        output.querySelector(".run-note--waiting")?.remove();
         setStatus("Running…", "running");
         break;
       case "stdout":
@@ -114,50 +333,60 @@ function setupPanel(panel) {
         append(event.type, event.text);
         break;
       case "sql":
-        appendSql(event);
+        if (sql) sql.add(event);
         break;
       case "exit": {
-        const reason = REASONS[event.reason] || event.reason;
-        const code = event.code === null ? "" : `, exit code ${event.code}`;
-        const cut = event.truncated ? " (output truncated)" : "";
-        setStatus(`${reason} in ${event.wall_ms} ms${code}${cut}`, event.reason);
-        socket.close();
+        const ending = ENDINGS[event.reason] || ((exit) => `Ended: ${exit.reason}`);
+        if (event.truncated) {
+          note(
+            `Output cut here: the run reached its ${limits.output_kb} KiB output limit.`,
+            "cut",
+          );
+        }
+        setStatus(ending(event, limits), event.reason);
         finish();
         break;
       }
       case "error":
+        // Nothing ran: the panel is ready for another try.
         setStatus(event.message, "error");
+        finish();
         break;
     }
   }
 
   runButton.addEventListener("click", () => {
+    if (isDisabled(runButton)) return;
     output.replaceChildren();
-    if (sqlList) sqlList.replaceChildren();
+    if (sql) sql.clear();
+    streams = {};
     output.hidden = false;
-    runButton.disabled = true;
-    stopButton.disabled = false;
+    setRunning(true);
     setStatus("Connecting…", "connecting");
-    socket = new WebSocket(socketUrl(slug));
-    socket.addEventListener("open", () => socket.send(JSON.stringify({ action: "run" })));
-    socket.addEventListener("message", (message) => handle(JSON.parse(message.data)));
-    socket.addEventListener("close", () => {
-      if (socket !== null) {
-        if (status.dataset.state === "running" || status.dataset.state === "connecting") {
-          setStatus("Connection closed before the run ended.", "error");
-        }
-        finish();
+    const own = new WebSocket(socketUrl(slug));
+    socket = own;
+    own.addEventListener("open", () => own.send(JSON.stringify({ action: "run" })));
+    own.addEventListener("message", (message) => {
+      if (socket === own) handle(JSON.parse(message.data));
+    });
+    own.addEventListener("close", () => {
+      if (socket === own) {
+        setStatus("The connection closed before the run ended.", "error");
+        socket = null;
+        setRunning(false);
       }
     });
   });
 
   stopButton.addEventListener("click", () => {
+    if (isDisabled(stopButton)) return;
     if (socket && socket.readyState === WebSocket.OPEN) {
       socket.send(JSON.stringify({ action: "cancel" }));
-      stopButton.disabled = true;
+      stopButton.setAttribute("aria-disabled", "true");
     }
   });
 
+  setRunning(false);
   panel.hidden = false;
 }
 

@@ -1,0 +1,327 @@
+"""The run panel and the SQL panel as a reader sees them: Chromium against real Daphnes."""
+
+import os
+import re
+import subprocess
+import sys
+
+import pytest
+
+from glossary import runner
+from tests.conftest import require
+from tests.test_end_to_end import CHROMIUM, ROOT, free_port, wait_until_serving
+
+pytestmark = pytest.mark.browser
+SNIPPETS = {
+    "hello": "print('hello')\n",
+    "slow-counter": (
+        "import time\nfor i in range(100):\n    print(f'tick {i}')\n    time.sleep(0.3)\n"
+    ),
+    "cpu-loop": "while True:\n    pass\n",
+    "colours": "print('\\x1b[1;31mred\\x1b[0m and plain')\n",
+    "endless": "while True:\n    print('x' * 99)\n",
+    "long-ticker": (
+        "import time\nprint('\\n'.join(f'line {i}' for i in range(80)))\n"
+        "for i in range(100):\n    print(f'tick {i}')\n    time.sleep(0.2)\n"
+    ),
+}
+MAKE_SNIPPETS = f"""\
+from glossary.models import Snippet, Topic
+topic = Topic.objects.get(slug="transactions")
+for slug, code in {SNIPPETS!r}.items():
+    Snippet.objects.create(topic=topic, slug=slug, title=slug, runtime="python", code=code)
+"""
+
+
+@pytest.fixture(scope="module")
+def site_env(tmp_path_factory):
+    """The environment of a seeded database with this module's snippets."""
+    require(runner.bubblewrap_works(), "bubblewrap with namespaces is not available")
+    database = tmp_path_factory.mktemp("panel") / "site.sqlite3"
+    # No REDIS_URL: a cache shared with other sites' processes could serve their pages.
+    env = {
+        **{name: value for name, value in os.environ.items() if name != "REDIS_URL"},
+        "DJANGO_SETTINGS_MODULE": "config.settings.development",
+        "DATABASE_URL": f"sqlite:///{database}",
+        "DEBUG": "false",
+    }
+    manage = [sys.executable, "manage.py"]
+    for command in (["migrate", "-v0"], ["loadseed"], ["shell", "-c", MAKE_SNIPPETS]):
+        subprocess.run(manage + command, cwd=ROOT, env=env, check=True, capture_output=True)
+    return env
+
+
+def serve(env):
+    port = free_port()
+    command = [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port)]
+    daphne = subprocess.Popen(
+        [*command, "config.asgi:application"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    base_url = f"http://127.0.0.1:{port}"
+    wait_until_serving(base_url + "/", daphne)
+    return base_url, daphne
+
+
+@pytest.fixture(scope="module")
+def site(site_env):
+    """One run at a time and one waiting, a CPU limit of 1 s: queues and limits show.
+
+    The wall-clock limit is far off, so that even on a busy machine the CPU limit comes first.
+    """
+    env = {
+        **site_env,
+        "SNIPPET_RUN_SLOTS": "1",
+        "SNIPPET_QUEUE_SIZE": "1",
+        "SNIPPET_CPU_SECONDS": "1",
+        "SNIPPET_WALL_SECONDS": "30",
+        "SNIPPET_RUNS_PER_MINUTE": "1000",
+    }
+    base_url, daphne = serve(env)
+    yield base_url
+    daphne.terminate()
+    daphne.wait(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def strict_site(site_env):
+    """One run a minute per reader."""
+    base_url, daphne = serve({**site_env, "SNIPPET_RUNS_PER_MINUTE": "1"})
+    yield base_url
+    daphne.terminate()
+    daphne.wait(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    require(os.path.exists(CHROMIUM), "Chromium is not installed (apt install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM,
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+        )
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def new_page(browser):
+    """Pages of their own (a context each), closed after the test; errors are collected."""
+    contexts = []
+
+    def new_page(width=1280):
+        context = browser.new_context(viewport={"width": width, "height": 900})
+        contexts.append(context)
+        page = context.new_page()
+        page.console_errors = []
+        page.on("console", lambda m: m.type == "error" and page.console_errors.append(m.text))
+        return page
+
+    yield new_page
+    for context in contexts:
+        context.close()
+
+
+@pytest.fixture
+def page(new_page):
+    return new_page()
+
+
+def axe_violations(page, selector):
+    """What axe-core finds wrong with the run panel's markup: focus, names, ARIA."""
+    from axe_playwright_python.sync_playwright import Axe
+
+    rules = [
+        "scrollable-region-focusable",
+        "aria-allowed-attr",
+        "aria-prohibited-attr",
+        "aria-allowed-role",
+        "landmark-unique",
+        "button-name",
+        "nested-interactive",
+    ]
+    results = Axe().run(page, context=selector, options={"runOnly": rules})
+    return [(v["id"], [n["html"] for n in v["nodes"]]) for v in results.response["violations"]]
+
+
+def open_panel(page, url):
+    page.goto(url)
+    panel = page.locator(".run-panel")
+    return panel, panel.locator("[data-run]"), panel.locator("[data-stop]")
+
+
+def expect_ready(run, stop):
+    from playwright.sync_api import expect
+
+    expect(run).to_have_attribute("aria-disabled", "false")
+    expect(stop).to_have_attribute("aria-disabled", "true")
+
+
+def test_after_the_rate_limit_the_panel_is_ready_and_run_asks_again(strict_site, page):
+    from playwright.sync_api import expect
+
+    sockets = []
+    page.on("websocket", lambda socket: sockets.append(socket))
+    panel, run, stop = open_panel(page, f"{strict_site}/snippets/hello/")
+    status = panel.locator(".run-status")
+    run.click()
+    expect(status).to_contain_text("Finished in")
+
+    run.click()
+    expect(status).to_contain_text("Too many runs from your address")
+    expect_ready(run, stop)
+
+    run.click()
+    expect(status).to_contain_text("Too many runs from your address")
+    assert len(sockets) == 3
+    expect_ready(run, stop)
+    assert page.console_errors == []
+
+
+def test_a_reader_waits_in_the_queue_is_refused_when_it_is_full_then_runs(site, new_page):
+    from playwright.sync_api import expect
+
+    first, second, third = new_page(), new_page(), new_page()
+    first_panel, first_run, first_stop = open_panel(first, f"{site}/snippets/slow-counter/")
+    first_run.click()
+    expect(first_panel.locator(".run-output")).to_contain_text("tick 1")
+
+    second_panel, second_run, second_stop = open_panel(second, f"{site}/snippets/slow-counter/")
+    second_run.click()
+    # The empty box says what is happening.
+    expect(second_panel.locator(".run-output")).to_have_text(
+        "Waiting for a free slot: number 1 in the queue."
+    )
+
+    third_panel, third_run, third_stop = open_panel(third, f"{site}/snippets/hello/")
+    third_run.click()
+    expect(third_panel.locator(".run-status")).to_contain_text("The server is busy")
+    expect_ready(third_run, third_stop)
+
+    first_stop.click()
+    expect(second_panel.locator(".run-output")).to_contain_text("tick 1")
+    assert "Waiting" not in second_panel.locator(".run-output").inner_text()
+    second_stop.click()
+    expect(second_panel.locator(".run-status")).to_contain_text("Stopped in")
+
+    third_run.click()
+    expect(third_panel.locator(".run-status")).to_contain_text("Finished in")
+    expect(third_panel.locator(".run-output")).to_have_text("hello\n")
+
+
+def test_keyboard_focus_stays_on_run_and_on_stop(site, page):
+    from playwright.sync_api import expect
+
+    panel, run, stop = open_panel(page, f"{site}/snippets/slow-counter/")
+    run.focus()
+    page.keyboard.press("Enter")
+    expect(panel.locator(".run-output")).to_contain_text("tick 1")
+    assert page.evaluate("document.activeElement.matches('[data-run]')")
+
+    stop.focus()
+    page.keyboard.press("Enter")
+    expect(panel.locator(".run-status")).to_contain_text("Stopped in")
+    assert page.evaluate("document.activeElement.matches('[data-stop]')")
+    expect_ready(run, stop)
+
+
+def test_the_cpu_limit_is_told_apart_from_the_time_limit(site, page):
+    from playwright.sync_api import expect
+
+    panel, run, stop = open_panel(page, f"{site}/snippets/cpu-loop/")
+    run.click()
+
+    status = panel.locator(".run-status")
+    expect(status).to_have_text("Stopped: CPU time limit, 1 s", timeout=30_000)
+
+
+def test_ansi_colours_are_shown_as_colours_not_codes(site, page):
+    from playwright.sync_api import expect
+
+    panel, run, stop = open_panel(page, f"{site}/snippets/colours/")
+    run.click()
+
+    output = panel.locator(".run-output")
+    expect(output).to_have_text("red and plain\n")
+    red = output.get_by_text("red", exact=True)
+    expect(red).to_have_class(re.compile(r"\bansi-colour-1\b"))
+    expect(red).to_have_css("font-weight", "700")
+
+
+def test_at_the_output_limit_a_line_says_where_the_output_was_cut(site, page):
+    from playwright.sync_api import expect
+
+    panel, run, stop = open_panel(page, f"{site}/snippets/endless/")
+    run.click()
+
+    expect(panel.locator(".run-status")).to_have_text("Stopped: output limit, 64 KiB")
+    cut = panel.locator(".run-output > :last-child")
+    expect(cut).to_have_text("Output cut here: the run reached its 64 KiB output limit.")
+    cut.scroll_into_view_if_needed()
+    expect(cut).to_be_in_viewport()
+
+
+def test_the_output_follows_new_lines_only_while_the_reader_is_at_the_bottom(site, page):
+    from playwright.sync_api import expect
+
+    panel, run, stop = open_panel(page, f"{site}/snippets/long-ticker/")
+    output = panel.locator(".run-output")
+    at_bottom = "o => o.scrollHeight - o.scrollTop - o.clientHeight < 4"
+    run.click()
+    expect(output).to_contain_text("tick 2")
+    assert output.evaluate(at_bottom)
+
+    output.evaluate("o => { o.scrollTop = 0 }")
+    expect(output).to_contain_text("tick 8")
+    assert output.evaluate("o => o.scrollTop") == 0
+
+    output.evaluate("o => { o.scrollTop = o.scrollHeight }")
+    expect(output).to_contain_text("tick 14")
+    assert output.evaluate(at_bottom)
+    stop.click()
+
+
+def test_the_sql_panel_counts_groups_and_links_queries_to_code_lines(site, new_page):
+    from playwright.sync_api import expect
+
+    page = new_page(width=390)
+    panel, run, stop = open_panel(page, f"{site}/snippets/orm-n-plus-one/")
+    run.click()
+    expect(panel.locator(".run-status")).to_contain_text("Finished in", timeout=30_000)
+    sql_panel = panel.locator(".sql-panel")
+    sql_panel.locator("summary").first.click()
+
+    heading = sql_panel.locator("[data-sql-heading]")
+    expect(heading).to_have_text(re.compile(r"^\d+ queries · [\d.]+ ms · \d+ similar · \d+ dup"))
+    # The N+1: a run of similar queries is one entry, with the rest folded under it.
+    expect(sql_panel.locator(".sql-repeats summary").first).to_have_text(
+        re.compile(r"^\d+ more like it, one after another$")
+    )
+    expect(sql_panel.locator(".sql-tag--similar:visible").first).to_have_text(
+        re.compile(r"^similar ×\d+$")
+    )
+    expect(sql_panel.get_by_text("Query plan").first).to_be_visible()
+
+    first_sql = sql_panel.locator(".sql-text").first
+    collapsed = first_sql.inner_text()
+    assert re.search(r"… \(\+\d+ columns\)", collapsed)
+    sql_panel.get_by_role("button", name="Show every column").first.click()
+    assert len(first_sql.inner_text()) > len(collapsed)
+
+    line_button = sql_panel.locator(".sql-line").first
+    number = int(line_button.inner_text().removeprefix("line "))
+    line_button.click()
+    code_lines = page.locator(".code-block pre .line")
+    expect(code_lines.nth(number - 1)).to_have_class(re.compile(r"\bis-target\b"))
+    assert page.locator(".code-block .line.is-target").count() == 1
+
+    # Fits a phone: nothing scrolls sideways, every scrolling box is keyboard reachable.
+    sql_panel.locator(".sql-repeats summary").first.click()
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    assert axe_violations(page, ".snippet") == []
+    assert page.console_errors == []
