@@ -62,12 +62,15 @@ class TopicAdmin(PublishActionsMixin, admin.ModelAdmin):
     list_display = ("name", "letter", "parent", "link_count", "snippet_count", "is_published")
     list_filter = ("is_published", "letter", "links__group", "snippets__runtime")
     list_select_related = ("parent",)
-    search_fields = ("name", "aliases", "summary")
+    search_fields = ("name", "aliases", "search_aliases", "summary")
     prepopulated_fields = {"slug": ("name",)}
     autocomplete_fields = ("parent", "see_also")
     readonly_fields = ("letter", "created", "updated")
     fieldsets = (
-        (None, {"fields": (("name", "slug"), "aliases", "summary", "is_published")}),
+        (
+            None,
+            {"fields": (("name", "slug"), "aliases", "search_aliases", "summary", "is_published")},
+        ),
         ("Relations", {"fields": ("parent", "see_also")}),
         ("Record", {"fields": ("letter", "created", "updated"), "classes": ("collapse",)}),
     )
