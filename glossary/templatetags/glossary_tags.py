@@ -33,28 +33,39 @@ def query_terms(query):
 
 
 def terms_pattern(query):
+    """Whole words that contain a query word: "postgres" marks all of "PostgreSQL"."""
     terms = query_terms(query) if query else []
     if not terms:
         return None
-    return re.compile("|".join(re.escape(term) for term in terms), flags=re.IGNORECASE)
+    alternatives = "|".join(re.escape(term) for term in terms)
+    return re.compile(rf"\w*(?:{alternatives})\w*", flags=re.IGNORECASE)
 
 
 @register.filter
 def excerpt(text, query):
-    """About EXCERPT_LENGTH characters of text, centred on the first match of a query word."""
+    """About EXCERPT_LENGTH characters of text around the first match of a query word,
+    starting and ending at word boundaries."""
     text = str(text)
     if len(text) <= EXCERPT_LENGTH:
         return text
     pattern = terms_pattern(query)
     found = pattern.search(text) if pattern else None
     start = max(0, found.start() - EXCERPT_LENGTH // 3) if found else 0
-    end = start + EXCERPT_LENGTH
+    end = max(start + EXCERPT_LENGTH, found.end() if found else 0)
+    # Cut at a line break if there is one (code reads best in whole lines), else at a space.
+    first, last = (found.start(), found.end()) if found else (start, start)
+    if start and text[start - 1] != "\n":
+        breaks = [text.find(char, start, first) for char in ("\n", " ")]
+        start = next((cut + 1 for cut in breaks if cut != -1), start)
+    if end < len(text) and not text[end].isspace():
+        breaks = [text.rfind(char, last, end) for char in ("\n", " ")]
+        end = next((cut for cut in breaks if cut != -1), end)
     return f"{'…' if start else ''}{text[start:end].strip()}{'…' if end < len(text) else ''}"
 
 
 @register.filter
 def highlight(text, query):
-    """Escape text, then wrap case-insensitive matches of the query's words in <mark>.
+    """Escape text, then wrap each whole word that contains a query word in <mark>.
 
     Each piece is escaped before it is joined, so neither text nor query can inject markup.
     """
