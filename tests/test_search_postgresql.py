@@ -14,7 +14,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from glossary.models import Link, Snippet, Topic
-from glossary.search import MAX_RESULTS, RANK_CANDIDATES, search
+from glossary.search import MAX_RESULTS, search
 
 pytestmark = [pytest.mark.django_db, pytest.mark.postgresql]
 
@@ -133,7 +133,7 @@ class TestRanking:
                 domain="example.com",
                 title=f"Analytics notes {number}",
             )
-            for number in range(RANK_CANDIDATES + 10)
+            for number in range(MAX_RESULTS + 10)
         )
 
         results = search("analytics", reader)
