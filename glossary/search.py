@@ -291,12 +291,14 @@ def _ranked_topics(query, text_query, user):
                 )
             )
         candidates = candidates.union(*arms)
+        # How well the words match a part of a name or alias, plus how much of the name
+        # they are: "postgress" is in "PostgreSQL" as much as in "distributed PostgreSQL",
+        # but only one of them is all PostgreSQL.
         name_similarity = Greatest(
-            TrigramSimilarity("name", words),
             TrigramWordSimilarity(words, "name"),
             TrigramWordSimilarity(words, "aliases"),
             TrigramWordSimilarity(words, "search_aliases"),
-        )
+        ) + TrigramSimilarity("name", words)
         # Far above any rank and similarity: a topic called what was asked for is first.
         phrase = " ".join(distinct_words(query))
         called = Case(When(names_topic(phrase), then=Value(100.0)), default=Value(0.0))
