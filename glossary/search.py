@@ -108,11 +108,11 @@ def search(query, user):
         postgresql = connection.vendor == "postgresql"
         backend = postgresql_backend if postgresql else contains_backend
         results.topics, results.links, results.snippets = backend(query, user)
-        words = " ".join(distinct_words(query))
-        if words and not any(names_query(topic, words) for topic in results.topics):
+        words = distinct_words(query)
+        if words and not any(names_words(topic, words) for topic in results.topics):
             # Trigram matching already brought the look-alikes in on PostgreSQL.
             candidates = results.topics if postgresql else Topic.objects.visible_to(user)
-            results.suggestion = closest_topic(words, candidates)
+            results.suggestion = closest_topic(" ".join(words), candidates)
     return results
 
 
@@ -123,9 +123,10 @@ def topic_names(topic):
     return [name for name in names if name]
 
 
-def names_query(topic, query):
-    """Whether the query is part of the topic's name or one of its aliases."""
-    return any(query.casefold() in name.casefold() for name in topic_names(topic))
+def names_words(topic, words):
+    """Whether the topic's name or one of its aliases contains every word: "postgres index"
+    is spelt right for "PostgreSQL index types", "postgress" is not for "PostgreSQL"."""
+    return any(all(word in name.lower() for word in words) for name in topic_names(topic))
 
 
 def closest_topic(query, topics):

@@ -359,7 +359,9 @@ class TestSuggestions:
     def test_a_typo_gets_the_closest_topic(self, databases, query, expected):
         assert search(query, reader).suggestion == databases[expected]
 
-    @pytest.mark.parametrize("query", ["postgres", "Mongo", "index", "xylophone", "%", "🐘"])
+    @pytest.mark.parametrize(
+        "query", ["postgres", "Mongo", "index", "postgres limits", "xylophone", "%", "🐘"]
+    )
     def test_no_suggestion_for_a_name_or_for_nothing_alike(self, databases, query):
         assert search(query, reader).suggestion is None
 
