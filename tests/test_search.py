@@ -140,6 +140,14 @@ class TestSearchPage:
         with django_assert_num_queries(3):
             client.get(reverse("glossary:search"), {"q": "postgres"})
 
+    def test_a_suggestion_costs_at_most_one_more_query(
+        self, client, content, django_assert_max_num_queries
+    ):
+        with django_assert_max_num_queries(4):
+            response = client.get(reverse("glossary:search"), {"q": "postgress"})
+
+        assert response.context["results"].suggestion == content
+
     def test_it_shows_unpublished_matches_to_staff(self, staff_client, content):
         Topic.objects.filter(pk=content.pk).update(is_published=False)
 
