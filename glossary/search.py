@@ -1,9 +1,10 @@
 """Reader search across topics, links and snippets.
 
 Views call `search(query, user)` and get a `SearchResults` back, whatever the database.
-A topic whose name or alias is exactly the query comes first on either backend; a query
-that names no topic gets the closest topic name or alias as a suggestion (difflib, over
-every topic on SQLite and over the trigram matches on PostgreSQL).
+A topic whose name or alias is exactly the query comes first on either backend. When no
+topic found has a name or alias holding every word of the query, the closest topic name or
+alias is suggested (difflib, over every topic on SQLite and over the topics that trigram
+similarity found on PostgreSQL).
 
 On PostgreSQL it is weighted full-text search in websearch syntax, ranked, with trigram
 similarity on topic names and aliases so that a misspelt name still finds its topic;
@@ -100,8 +101,8 @@ def distinct_words(query):
 
 
 def search(query, user):
-    """Search what `user` may see: three queries, and on SQLite a fourth for a suggestion
-    when no topic is called what was asked for; none for an empty query."""
+    """Search what `user` may see: three queries, and on SQLite a fourth when a suggestion
+    is looked for; none for an empty query."""
     query, truncated = clean_query(query)
     results = SearchResults(query=query, truncated=truncated)
     if query:
@@ -111,7 +112,11 @@ def search(query, user):
         words = distinct_words(query)
         if words and not any(names_words(topic, words) for topic in results.topics):
             # Trigram matching already brought the look-alikes in on PostgreSQL.
-            candidates = results.topics if postgresql else Topic.objects.visible_to(user)
+            candidates = (
+                results.topics
+                if postgresql
+                else Topic.objects.visible_to(user).only("name", "slug", *ALIAS_FIELDS)
+            )
             results.suggestion = closest_topic(" ".join(words), candidates)
     return results
 
@@ -134,8 +139,8 @@ def closest_topic(query, topics):
     by_name = {}
     for topic in topics:
         for name in topic_names(topic):
-            by_name.setdefault(name.casefold(), topic)
-    close = difflib.get_close_matches(query.casefold(), by_name, n=1, cutoff=SUGGESTION_CUTOFF)
+            by_name.setdefault(name.lower(), topic)
+    close = difflib.get_close_matches(query.lower(), by_name, n=1, cutoff=SUGGESTION_CUTOFF)
     return by_name[close[0]] if close else None
 
 
