@@ -65,6 +65,13 @@ class TestTypos:
 
         assert names(search("valky", reader).topics)[:1] == ["Redis"]
 
+    def test_a_misspelt_name_beats_topics_that_mention_it(self, databases):
+        # Alphabetical order would put both before PostgreSQL.
+        Topic.objects.create(name="Citus", slug="citus", search_aliases="distributed PostgreSQL")
+        Topic.objects.create(name="JSON", slug="json", aliases="JSON in PostgreSQL")
+
+        assert names(search("postgress", reader).topics)[0] == "PostgreSQL"
+
     def test_a_misspelt_search_alias_finds_its_topic(self, databases):
         databases["Redis"].search_aliases = "Valkey"
         databases["Redis"].save()
