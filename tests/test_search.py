@@ -518,6 +518,12 @@ class TestHighlight:
             "<mark>PostgreSQL</mark> and <mark>Postgres</mark>, not SQL."
         )
 
+    def test_other_forms_of_a_word_are_marked(self):
+        # Full-text search on PostgreSQL finds these by their stem.
+        assert highlight("Streaming replication, logical replicas.", "replicating") == (
+            "Streaming <mark>replication</mark>, logical replicas."
+        )
+
     def test_lead_is_the_first_paragraph_as_plain_text(self):
         html = "<p>Fast &amp; <strong>small</strong>.</p><table><tr><td>cell</td></tr></table>"
 

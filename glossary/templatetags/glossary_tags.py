@@ -1,6 +1,7 @@
 import html
 import re
 
+import snowballstemmer
 from django import template
 from django.conf import settings
 from django.utils.html import escape, format_html, strip_tags
@@ -11,6 +12,8 @@ from glossary.search import query_words
 register = template.Library()
 
 EXCERPT_LENGTH = 200
+# PostgreSQL's "english" configuration stems words with this same Snowball algorithm.
+STEMMER = snowballstemmer.stemmer("english")
 
 
 @register.filter
@@ -65,17 +68,23 @@ def excerpt(text, query):
 
 @register.filter
 def highlight(text, query):
-    """Escape text, then wrap each whole word that contains a query word in <mark>.
+    """Escape text, then wrap in <mark> each whole word that contains a query word or has
+    the same stem as one: full-text search finds "replication" for "replicating".
 
     Each piece is escaped before it is joined, so neither text nor query can inject markup.
     """
     text = str(text)
-    pattern = terms_pattern(query)
-    if pattern is None:
+    terms = query_terms(query) if query else []
+    if not terms:
         return escape(text)
+    stems = set(STEMMER.stemWords(term.lower() for term in terms))
+    alternatives = "|".join(re.escape(term) for term in terms)
+    words = re.compile(rf"(?P<term>\w*(?:{alternatives})\w*)|\w+", flags=re.IGNORECASE)
     pieces = []
     last = 0
-    for match in pattern.finditer(text):
+    for match in words.finditer(text):
+        if match["term"] is None and STEMMER.stemWord(match.group().lower()) not in stems:
+            continue
         pieces.append(escape(text[last : match.start()]))
         pieces.append(format_html("<mark>{}</mark>", match.group()))
         last = match.end()
