@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from functools import reduce
 from operator import and_, or_
 
+import snowballstemmer
 from django.contrib.postgres.search import (
     SearchQuery,
     SearchRank,
@@ -56,6 +57,10 @@ SEARCH_CONFIG = "english"  # as in the triggers of migrations 0005 and 0006
 # "postgresql", "reddis" 0.91 from "redis"; "select" is 0.5 from "celery".
 SUGGESTION_CUTOFF = 0.75
 ALIAS_FIELDS = ("aliases", "search_aliases")
+# PostgreSQL's "english" configuration stems words with this same Snowball algorithm.
+STEMMER = snowballstemmer.stemmer("english")
+# Shorter stems find too much on SQLite: "uses" stems to "use", which is in "user".
+MIN_STEM_LENGTH = 4
 
 
 @dataclass
@@ -164,29 +169,39 @@ def names_topic(query):
     return Q(name__iexact=query) | reduce(or_, (is_alias(name, query) for name in ALIAS_FIELDS))
 
 
+def substring_for(word):
+    """What the substring backend looks for: the word's stem when the word starts with it,
+    so that "indexes" finds "index" and "replicating" finds "replication"."""
+    stem = STEMMER.stemWord(word)
+    return stem if len(stem) >= MIN_STEM_LENGTH and word.startswith(stem) else word
+
+
 def contains_backend(query, user):
-    """Each word of the query appears (as a case-insensitive substring) in a row, ranked by
-    where and how often the words appear; three queries. LIKE wildcards are escaped by the
-    ORM, so `%` and `_` match literally."""
+    """Each word of the query, or its stem, appears in a row as a case-insensitive substring;
+    rows are ranked by where and how often the words appear; three queries. LIKE wildcards
+    are escaped by the ORM, so `%` and `_` match literally."""
     words = distinct_words(query)
     if not words:
         return [], [], []
+    substrings = list(dict.fromkeys(map(substring_for, words)))
     topics = _scored(
         Topic.objects.visible_to(user),
-        words,
+        substrings,
         titles=("name", *ALIAS_FIELDS),
         texts=("summary",),
         exact=names_topic(" ".join(words)),
     ).order_by("-score", Lower("name"), "pk")
     links = (
-        _scored(Link.objects.visible_to(user), words, titles=("title",), texts=("description",))
+        _scored(
+            Link.objects.visible_to(user), substrings, titles=("title",), texts=("description",)
+        )
         .select_related("topic")
         .order_by("-score", Lower("title"), "pk")
     )
     snippets = (
         _scored(
             Snippet.objects.visible_to(user),
-            words,
+            substrings,
             titles=("title",),
             texts=("description", "code"),
         )

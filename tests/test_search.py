@@ -300,6 +300,13 @@ class TestSeveralWords:
         assert names(twice.topics) == names(alone.topics)
         assert names(twice.topics)[0] == "PostgreSQL"
 
+    @pytest.mark.parametrize("query", ["replicating", "replicated", "Replication"])
+    def test_it_finds_other_forms_of_a_word(self, databases, query):
+        databases["PostgreSQL"].summary = "Streaming replication and logical decoding."
+        databases["PostgreSQL"].save()
+
+        assert names(search(query, reader).topics) == ["PostgreSQL"]
+
     def test_a_word_that_appears_nowhere_finds_no_document(self, databases):
         # Topics are left out: on PostgreSQL a name that looks like the query is a match.
         Link.objects.create(

@@ -1,19 +1,16 @@
 import html
 import re
 
-import snowballstemmer
 from django import template
 from django.conf import settings
 from django.utils.html import escape, format_html, strip_tags
 from django.utils.safestring import mark_safe
 
-from glossary.search import query_words
+from glossary.search import STEMMER, query_words
 
 register = template.Library()
 
 EXCERPT_LENGTH = 200
-# PostgreSQL's "english" configuration stems words with this same Snowball algorithm.
-STEMMER = snowballstemmer.stemmer("english")
 
 
 @register.filter
