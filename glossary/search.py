@@ -134,9 +134,11 @@ def topic_names(topic):
 
 
 def names_words(topic, words):
-    """Whether the topic's name or one of its aliases contains every word: "postgres index"
-    is spelt right for "PostgreSQL index types", "postgress" is not for "PostgreSQL"."""
-    return any(all(word in name.lower() for word in words) for name in topic_names(topic))
+    """Whether the topic's name or one of its aliases contains every word (or its stem):
+    "postgres index" is spelt right for "PostgreSQL index types", "replicating" for
+    "Replication", but "postgress" is not for "PostgreSQL"."""
+    substrings = [substring_for(word) for word in words]
+    return any(all(part in name.lower() for part in substrings) for name in topic_names(topic))
 
 
 def closest_topic(query, topics):

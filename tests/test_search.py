@@ -375,7 +375,8 @@ class TestSuggestions:
         assert search(query, reader).suggestion == databases[expected]
 
     @pytest.mark.parametrize(
-        "query", ["postgres", "Mongo", "index", "postgres limits", "xylophone", "%", "🐘"]
+        "query",
+        ["postgres", "Mongo", "index", "indexing", "postgres limits", "xylophone", "%", "🐘"],
     )
     def test_no_suggestion_for_a_name_or_for_nothing_alike(self, databases, query):
         assert search(query, reader).suggestion is None
