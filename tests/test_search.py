@@ -526,6 +526,11 @@ class TestHighlight:
             "<mark>PostgreSQL</mark> and <mark>Postgres</mark>, not SQL."
         )
 
+    def test_excerpt_centres_on_another_form_of_the_word(self):
+        text = "word " * 100 + "replication " + "word " * 100
+
+        assert "replication" in excerpt(text, "replicating")
+
     def test_other_forms_of_a_word_are_marked(self):
         # Full-text search on PostgreSQL finds these by their stem.
         assert highlight("Streaming replication, logical replicas.", "replicating") == (

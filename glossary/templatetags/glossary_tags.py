@@ -32,24 +32,29 @@ def query_terms(query):
     return sorted(set(query_words(str(query))), key=lambda term: (-len(term), term))
 
 
-def terms_pattern(query):
-    """Whole words that contain a query word: "postgres" marks all of "PostgreSQL"."""
+def marked_words(text, query):
+    """The matches of whole words in text to mark for a query: words that contain a query
+    word ("postgres" marks all of "PostgreSQL") or share its stem (full-text search finds
+    "replication" for "replicating")."""
     terms = query_terms(query) if query else []
     if not terms:
-        return None
+        return
+    stems = set(STEMMER.stemWords(term.lower() for term in terms))
     alternatives = "|".join(re.escape(term) for term in terms)
-    return re.compile(rf"\w*(?:{alternatives})\w*", flags=re.IGNORECASE)
+    words = re.compile(rf"(?P<term>\w*(?:{alternatives})\w*)|\w+", flags=re.IGNORECASE)
+    for match in words.finditer(text):
+        if match["term"] is not None or STEMMER.stemWord(match.group().lower()) in stems:
+            yield match
 
 
 @register.filter
 def excerpt(text, query):
-    """About EXCERPT_LENGTH characters of text around the first match of a query word,
-    starting and ending at word boundaries."""
+    """About EXCERPT_LENGTH characters of text around the first word to mark, starting and
+    ending at word boundaries."""
     text = str(text)
     if len(text) <= EXCERPT_LENGTH:
         return text
-    pattern = terms_pattern(query)
-    found = pattern.search(text) if pattern else None
+    found = next(marked_words(text, query), None)
     start = max(0, found.start() - EXCERPT_LENGTH // 3) if found else 0
     end = max(start + EXCERPT_LENGTH, found.end() if found else 0)
     # Cut at a line break if there is one (code reads best in whole lines), else at a space.
@@ -65,23 +70,14 @@ def excerpt(text, query):
 
 @register.filter
 def highlight(text, query):
-    """Escape text, then wrap in <mark> each whole word that contains a query word or has
-    the same stem as one: full-text search finds "replication" for "replicating".
+    """Escape text, then wrap each of its marked_words() in <mark>.
 
     Each piece is escaped before it is joined, so neither text nor query can inject markup.
     """
     text = str(text)
-    terms = query_terms(query) if query else []
-    if not terms:
-        return escape(text)
-    stems = set(STEMMER.stemWords(term.lower() for term in terms))
-    alternatives = "|".join(re.escape(term) for term in terms)
-    words = re.compile(rf"(?P<term>\w*(?:{alternatives})\w*)|\w+", flags=re.IGNORECASE)
     pieces = []
     last = 0
-    for match in words.finditer(text):
-        if match["term"] is None and STEMMER.stemWord(match.group().lower()) not in stems:
-            continue
+    for match in marked_words(text, query):
         pieces.append(escape(text[last : match.start()]))
         pieces.append(format_html("<mark>{}</mark>", match.group()))
         last = match.end()
