@@ -70,14 +70,22 @@ class TopicAdmin(PublishActionsMixin, admin.ModelAdmin):
     )
     list_filter = ("is_published", "is_featured", "letter", "links__group", "snippets__runtime")
     list_select_related = ("parent",)
-    search_fields = ("name", "aliases", "summary")
+    search_fields = ("name", "aliases", "search_aliases", "summary")
     prepopulated_fields = {"slug": ("name",)}
     autocomplete_fields = ("parent", "see_also")
     readonly_fields = ("letter", "created", "updated")
     fieldsets = (
         (
             None,
-            {"fields": (("name", "slug"), "aliases", "summary", ("is_published", "is_featured"))},
+            {
+                "fields": (
+                    ("name", "slug"),
+                    "aliases",
+                    "search_aliases",
+                    "summary",
+                    ("is_published", "is_featured"),
+                )
+            },
         ),
         ("Term links", {"fields": ("unlinked_terms",), "classes": ("collapse",)}),
         ("Relations", {"fields": ("parent", "see_also")}),

@@ -138,7 +138,14 @@ class Topic(DerivedFieldsMixin, models.Model):
     aliases = models.CharField(
         max_length=255,
         blank=True,
-        help_text="Other names readers search for, separated by commas (e.g. Postgres, PG).",
+        help_text="Other names a person would say, separated by commas (e.g. Postgres, PG). "
+        "Shown on the topic page as “Also known as”.",
+    )
+    search_aliases = models.CharField(
+        max_length=255,
+        blank=True,
+        help_text="Search only, never shown: spellings, variants and related terms readers "
+        "type, separated by commas (e.g. PostgresQL, pgsql).",
     )
     search_vector = SearchVectorField(null=True, editable=False)
     unlinked_terms = models.CharField(

@@ -1,18 +1,29 @@
 """Reader search across topics, links and snippets.
 
 Views call `search(query, user)` and get a `SearchResults` back, whatever the database.
+A topic whose name or alias is exactly the query comes first on either backend. When no
+topic found has a name or alias holding every word of the query, the closest topic name or
+alias is suggested (difflib, over every topic on SQLite and over the topics that trigram
+similarity found on PostgreSQL).
+
 On PostgreSQL it is weighted full-text search in websearch syntax, ranked, with trigram
 similarity on topic names and aliases so that a misspelt name still finds its topic;
-elsewhere (SQLite) it is a case-insensitive substring match.
+elsewhere (SQLite) each word of the query must appear, as a case-insensitive substring,
+somewhere in a row, and rows are ranked by where and how often the words appear.
 
 On PostgreSQL each row's `search_vector` is kept current by a trigger (migration 0005, which
 also holds the weights: topic name and aliases A, summary B; link and snippet title B,
-description C, snippet code D) and has a GIN index; the trigram indexes on UPPER(name) and
-UPPER(aliases) come from migration 0002. tests/test_search_postgresql.py checks the plans.
+description C, snippet code D; migration 0006 adds search_aliases at A) and has a GIN index;
+the trigram indexes on UPPER(name), UPPER(aliases) and UPPER(search_aliases) come from
+migrations 0002 and 0006. tests/test_search_postgresql.py checks the plans.
 """
 
+import difflib
 from dataclasses import dataclass, field
+from functools import reduce
+from operator import and_, or_
 
+import snowballstemmer
 from django.contrib.postgres.search import (
     SearchQuery,
     SearchRank,
@@ -20,20 +31,36 @@ from django.contrib.postgres.search import (
     TrigramWordSimilarity,
 )
 from django.db import connection
-from django.db.models import ExpressionWrapper, F, FloatField, Q, Value
-from django.db.models.functions import Greatest, Upper
+from django.db.models import (
+    Case,
+    ExpressionWrapper,
+    F,
+    FloatField,
+    IntegerField,
+    Q,
+    Value,
+    When,
+)
+from django.db.models.functions import Greatest, Least, Length, Lower, Replace, Upper
 
 from .models import Link, Snippet, Topic
 
 MAX_QUERY_LENGTH = 200
-MAX_RESULTS = 50
-# Rows of each kind that get ranked. Ranking reads each candidate's stored vector, and a
-# common word matches most of 100,000 links (ranking them all took a search past 200 ms);
-# past this many the page already asks for another word, and which come first is
-# best-effort.
-RANK_CANDIDATES = 200
-
-SEARCH_CONFIG = "english"  # as in the triggers of migration 0005
+# Results of each kind that are ranked and listed. On PostgreSQL ranking reads each
+# candidate's stored vector, and a common word matches most of 100,000 links (ranking them
+# all took a search past 200 ms); past this many the page asks for another word, and which
+# come first is best-effort.
+MAX_RESULTS = 200
+KINDS = ("topics", "links", "snippets")
+SEARCH_CONFIG = "english"  # as in the triggers of migrations 0005 and 0006
+# How close (difflib's ratio) a name must be to be suggested: "postgress" is 0.95 from
+# "postgresql", "reddis" 0.91 from "redis"; "select" is 0.5 from "celery".
+SUGGESTION_CUTOFF = 0.75
+ALIAS_FIELDS = ("aliases", "search_aliases")
+# PostgreSQL's "english" configuration stems words with this same Snowball algorithm.
+STEMMER = snowballstemmer.stemmer("english")
+# Shorter stems find too much on SQLite: "uses" stems to "use", which is in "user".
+MIN_STEM_LENGTH = 4
 
 
 @dataclass
@@ -43,6 +70,7 @@ class SearchResults:
     topics: list = field(default_factory=list)
     links: list = field(default_factory=list)
     snippets: list = field(default_factory=list)
+    suggestion: Topic | None = None
 
     @property
     def total(self):
@@ -72,39 +100,154 @@ def query_words(query):
     return [word for word in words if word and word[0] != "-" and word.lower() != "or"]
 
 
+def distinct_words(query):
+    """The query's words in lower case, each once: "Postgres postgres" asks for one word."""
+    return list(dict.fromkeys(word.lower() for word in query_words(query)))
+
+
 def search(query, user):
-    """Search what `user` may see: three queries, none for an empty query."""
+    """Search what `user` may see: three queries, and on SQLite a fourth when a suggestion
+    is looked for; none for an empty query."""
     query, truncated = clean_query(query)
     results = SearchResults(query=query, truncated=truncated)
     if query:
-        backend = postgresql_backend if connection.vendor == "postgresql" else contains_backend
+        postgresql = connection.vendor == "postgresql"
+        backend = postgresql_backend if postgresql else contains_backend
         results.topics, results.links, results.snippets = backend(query, user)
+        words = distinct_words(query)
+        if words and not any(names_words(topic, words) for topic in results.topics):
+            # Trigram matching already brought the look-alikes in on PostgreSQL.
+            candidates = (
+                results.topics
+                if postgresql
+                else Topic.objects.visible_to(user).only("name", "slug", *ALIAS_FIELDS)
+            )
+            results.suggestion = closest_topic(" ".join(words), candidates)
     return results
 
 
-def contains_backend(query, user):
-    """Case-insensitive substring match; three queries. LIKE wildcards are escaped by
-    the ORM, so `%` and `_` match literally."""
-    topics = Topic.objects.visible_to(user).filter(
-        Q(name__icontains=query) | Q(aliases__icontains=query) | Q(summary__icontains=query)
+def topic_names(topic):
+    """A topic's name and every alias, search-only ones included."""
+    names = [topic.name, *topic.alias_list]
+    names += (alias.strip() for alias in topic.search_aliases.split(","))
+    return [name for name in names if name]
+
+
+def names_words(topic, words):
+    """Whether the topic's name or one of its aliases contains every word (or its stem):
+    "postgres index" is spelt right for "PostgreSQL index types", "replicating" for
+    "Replication", but "postgress" is not for "PostgreSQL"."""
+    substrings = [substring_for(word) for word in words]
+    return any(all(part in name.lower() for part in substrings) for name in topic_names(topic))
+
+
+def closest_topic(query, topics):
+    """The topic with a name or alias closest to the query, if one is close enough."""
+    by_name = {}
+    for topic in topics:
+        for name in topic_names(topic):
+            by_name.setdefault(name.lower(), topic)
+    close = difflib.get_close_matches(query.lower(), by_name, n=1, cutoff=SUGGESTION_CUTOFF)
+    return by_name[close[0]] if close else None
+
+
+def is_alias(field_name, word):
+    """The comma-separated field holds word as one whole alias (any case)."""
+    return reduce(
+        or_,
+        [
+            Q(**{f"{field_name}__iexact": word}),
+            Q(**{f"{field_name}__istartswith": f"{word},"}),
+            Q(**{f"{field_name}__iendswith": f",{word}"}),
+            Q(**{f"{field_name}__iendswith": f", {word}"}),
+            Q(**{f"{field_name}__icontains": f",{word},"}),
+            Q(**{f"{field_name}__icontains": f", {word},"}),
+        ],
     )
+
+
+def names_topic(query):
+    """The topic is called query: by its name or by one of its aliases."""
+    return Q(name__iexact=query) | reduce(or_, (is_alias(name, query) for name in ALIAS_FIELDS))
+
+
+def substring_for(word):
+    """What the substring backend looks for: the word's stem when the word starts with it,
+    so that "indexes" finds "index" and "replicating" finds "replication"."""
+    stem = STEMMER.stemWord(word)
+    return stem if len(stem) >= MIN_STEM_LENGTH and word.startswith(stem) else word
+
+
+def contains_backend(query, user):
+    """Each word of the query, or its stem, appears in a row as a case-insensitive substring;
+    rows are ranked by where and how often the words appear; three queries. LIKE wildcards
+    are escaped by the ORM, so `%` and `_` match literally."""
+    words = distinct_words(query)
+    if not words:
+        return [], [], []
+    substrings = list(dict.fromkeys(map(substring_for, words)))
+    topics = _scored(
+        Topic.objects.visible_to(user),
+        substrings,
+        titles=("name", *ALIAS_FIELDS),
+        texts=("summary",),
+        exact=names_topic(" ".join(words)),
+    ).order_by("-score", Lower("name"), "pk")
     links = (
-        Link.objects.visible_to(user)
-        .filter(Q(title__icontains=query) | Q(description__icontains=query))
+        _scored(
+            Link.objects.visible_to(user), substrings, titles=("title",), texts=("description",)
+        )
         .select_related("topic")
-        .order_by("title", "pk")
+        .order_by("-score", Lower("title"), "pk")
     )
     snippets = (
-        Snippet.objects.visible_to(user)
-        .filter(Q(title__icontains=query) | Q(code__icontains=query))
+        _scored(
+            Snippet.objects.visible_to(user),
+            substrings,
+            titles=("title",),
+            texts=("description", "code"),
+        )
         .select_related("topic")
-        .order_by("title", "pk")
+        .order_by("-score", Lower("title"), "pk")
     )
     return (
         list(topics[:MAX_RESULTS]),
         list(links[:MAX_RESULTS]),
         list(snippets[:MAX_RESULTS]),
     )
+
+
+# Relevance on SQLite, per word: in a title (a topic's name or an alias) beats being used
+# up to TEXT_CAP times in the text; being called what was asked for beats everything.
+EXACT_WEIGHT = 1000
+TITLE_WEIGHT = 10
+TEXT_CAP = 5
+
+
+def contains_any(field_names, word):
+    return reduce(or_, (Q(**{f"{name}__icontains": word}) for name in field_names))
+
+
+def _scored(queryset, words, titles, texts, exact=None):
+    """Rows that contain every word in one of the fields, annotated with a score."""
+    score = Value(0)
+    for word in words:
+        score += Case(When(contains_any(titles, word), then=TITLE_WEIGHT), default=0)
+        for name in texts:
+            score += Least(_occurrences(name, word), Value(TEXT_CAP))
+    if exact is not None:
+        score += Case(When(exact, then=EXACT_WEIGHT), default=0)
+    matches = [contains_any((*titles, *texts), word) for word in words]
+    return queryset.filter(reduce(and_, matches)).annotate(
+        score=ExpressionWrapper(score, output_field=IntegerField())
+    )
+
+
+def _occurrences(field_name, word):
+    """How many times word appears in the field, ignoring (ASCII) case."""
+    lowered = Lower(field_name)
+    removed = Length(lowered) - Length(Replace(lowered, Value(word), Value("")))
+    return ExpressionWrapper(removed / len(word), output_field=IntegerField())
 
 
 def postgresql_backend(query, user):
@@ -126,29 +269,40 @@ def _ranked(model, text_query, user):
         model.objects.visible_to(user)
         .filter(search_vector=text_query)
         .order_by()
-        .values("pk")[:RANK_CANDIDATES]
+        .values("pk")[:MAX_RESULTS]
     )
     return list(
         model.objects.filter(pk__in=candidates)
         .select_related("topic")
         .defer("search_vector", "topic__search_vector")
         .annotate(rank=SearchRank(F("search_vector"), text_query))
-        .order_by("-rank", "title", "pk")[:MAX_RESULTS]
+        .order_by("-rank", Lower("title"), "pk")
     )
 
 
 def _ranked_topics(query, text_query, user):
     """Topics matching the words, plus topics whose name or an alias looks like the words:
-    trigram similarity ("postgress", "mongo db") or a plain substring ("gres", "🐘")."""
+    trigram similarity ("postgress", "mongo db") or a plain substring ("gres", "🐘").
+    A topic called what was asked for comes first."""
     visible = Topic.objects.visible_to(user).order_by().values("pk")
-    candidates = visible.filter(search_vector=text_query)[:RANK_CANDIDATES]
-    name_similarity = Value(0.0)
+    candidates = visible.filter(search_vector=text_query)[:MAX_RESULTS]
+    name_similarity = called = Value(0.0)
     if words := " ".join(query_words(query)):
         # UPPER() so that the trigram indexes also serve icontains, which Django writes as
         # UPPER(column) LIKE UPPER(pattern); trigrams ignore case either way. Each arm is a
         # query of its own in a UNION: under one OR the planner scans every row instead.
-        by_name = visible.alias(upper_name=Upper("name"), upper_aliases=Upper("aliases"))
-        arms = [by_name.filter(Q(name__icontains=words) | Q(aliases__icontains=words))]
+        by_name = visible.alias(
+            upper_name=Upper("name"),
+            upper_aliases=Upper("aliases"),
+            upper_search_aliases=Upper("search_aliases"),
+        )
+        arms = [
+            by_name.filter(
+                Q(name__icontains=words)
+                | Q(aliases__icontains=words)
+                | Q(search_aliases__icontains=words)
+            )
+        ]
         if any(char.isalnum() for char in words):
             # Trigrams are made of letters and digits: without any, nothing is similar.
             arms.append(
@@ -156,20 +310,28 @@ def _ranked_topics(query, text_query, user):
                     Q(upper_name__trigram_similar=words)
                     | Q(upper_name__trigram_word_similar=words)
                     | Q(upper_aliases__trigram_word_similar=words)
+                    | Q(upper_search_aliases__trigram_word_similar=words)
                 )
             )
         candidates = candidates.union(*arms)
+        # How well the words match a part of a name or alias, plus how much of the name
+        # they are: "postgress" is in "PostgreSQL" as much as in "distributed PostgreSQL",
+        # but only one of them is all PostgreSQL.
         name_similarity = Greatest(
-            TrigramSimilarity("name", words),
             TrigramWordSimilarity(words, "name"),
             TrigramWordSimilarity(words, "aliases"),
-        )
+            TrigramWordSimilarity(words, "search_aliases"),
+        ) + TrigramSimilarity("name", words)
+        # Far above any rank and similarity: a topic called what was asked for is first.
+        phrase = " ".join(distinct_words(query))
+        called = Case(When(names_topic(phrase), then=Value(100.0)), default=Value(0.0))
     score = ExpressionWrapper(
-        SearchRank(F("search_vector"), text_query) + name_similarity, output_field=FloatField()
+        SearchRank(F("search_vector"), text_query) + name_similarity + called,
+        output_field=FloatField(),
     )
     return list(
         Topic.objects.filter(pk__in=candidates)
         .defer("search_vector")
         .annotate(rank=score)
-        .order_by("-rank", "name")[:MAX_RESULTS]
+        .order_by("-rank", Lower("name"), "pk")[:MAX_RESULTS]
     )

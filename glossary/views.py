@@ -1,5 +1,6 @@
 import string
 
+from django.core.paginator import Paginator
 from django.db.models.functions import Lower
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -12,6 +13,7 @@ from .models import Link, LinkGroup, Snippet, Topic
 
 LETTERS = [*string.ascii_uppercase, "#"]
 RECENT_LINKS = 6
+SEARCH_PAGE_SIZE = 10  # results of each kind per page
 
 
 def letter_bar(counts):
@@ -195,15 +197,32 @@ class LinkListView(VisibleToReaderMixin, ListView):
 
 
 def search(request: HttpRequest) -> HttpResponse:
-    raw = request.GET.get("q", "")
-    results = site_search.search(raw, request.user)
+    """Results grouped by kind, each kind paginated on its own (?links_page=2)."""
+    results = site_search.search(request.GET.get("q", ""), request.user)
+    sections = {}
+    for kind in site_search.KINDS:
+        param = f"{kind}_page"
+        page = Paginator(getattr(results, kind), SEARCH_PAGE_SIZE).get_page(request.GET.get(param))
+        sections[kind] = {
+            "page": page,
+            "previous": page.has_previous() and page_link(request, param, page.number - 1, kind),
+            "next": page.has_next() and page_link(request, param, page.number + 1, kind),
+        }
     context = {
         "results": results,
+        "sections": sections,
         "query": results.query,
         "searched": bool(results.query),
         "max_results": site_search.MAX_RESULTS,
     }
     return render(request, "glossary/search.html", context)
+
+
+def page_link(request, param, number, kind):
+    """This search with another page of one kind, scrolled to that kind's results."""
+    query = request.GET.copy()
+    query[param] = number
+    return f"?{query.urlencode()}#{kind}"
 
 
 def export_json(request: HttpRequest) -> JsonResponse:

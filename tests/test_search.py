@@ -1,10 +1,18 @@
+"""Search behaviour every backend shares: this module runs on SQLite and, with
+DATABASE_URL set, on PostgreSQL (tests/test_search_postgresql.py holds what only the
+PostgreSQL backend does)."""
+
+import re
+
 import pytest
 from django.contrib.auth.models import AnonymousUser
+from django.core.management import call_command
 from django.urls import reverse
 
 from glossary.models import Link, Snippet, Topic
 from glossary.search import MAX_QUERY_LENGTH, contains_backend, search
 from glossary.templatetags.glossary_tags import excerpt, highlight, lead, query_terms
+from glossary.views import SEARCH_PAGE_SIZE
 
 pytestmark = pytest.mark.django_db
 
@@ -132,6 +140,14 @@ class TestSearchPage:
         with django_assert_num_queries(3):
             client.get(reverse("glossary:search"), {"q": "postgres"})
 
+    def test_a_suggestion_costs_at_most_one_more_query(
+        self, client, content, django_assert_max_num_queries
+    ):
+        with django_assert_max_num_queries(4):
+            response = client.get(reverse("glossary:search"), {"q": "postgress"})
+
+        assert response.context["results"].suggestion == content
+
     def test_it_shows_unpublished_matches_to_staff(self, staff_client, content):
         Topic.objects.filter(pk=content.pk).update(is_published=False)
 
@@ -219,6 +235,242 @@ class TestSearchFunction:
         assert results.snippets == []
 
 
+def names(topics):
+    return [topic.name for topic in topics]
+
+
+def titles(rows):
+    return [row.title for row in rows]
+
+
+@pytest.fixture
+def databases(db):
+    """A few topics whose summaries mention each other, as real glossary entries do."""
+    topics = {
+        "PostgreSQL": ("Postgres, PG", "PostgresQL, pgsql", "An open source relational database."),
+        "PostgreSQL limits": ("Postgres limits", "", "How big a Postgres table can grow."),
+        "Aggregate functions": (
+            "",
+            "GROUP BY",
+            "COUNT and SUM in Postgres, MySQL and SQLite; Postgres adds FILTER.",
+        ),
+        "MongoDB": ("Mongo", "Mongo DB", "A document database."),
+        "Redis": ("", "redis-py", "An in-memory data store."),
+        "Indexing": ("database indexes", "index", "How an index speeds up a query."),
+    }
+    return {
+        name: Topic.objects.create(
+            name=name,
+            slug=name.lower().replace(" ", "-"),
+            aliases=aliases,
+            search_aliases=search_aliases,
+            summary=summary,
+        )
+        for name, (aliases, search_aliases, summary) in topics.items()
+    }
+
+
+class TestSeveralWords:
+    def test_every_word_must_appear_but_in_any_field_and_order(self, databases):
+        topic = databases["PostgreSQL"]
+        Link.objects.create(
+            topic=topic,
+            url="https://a.example/",
+            title="Postgres index types",
+            description="B-tree, GIN, GiST.",
+        )
+        Link.objects.create(
+            topic=topic,
+            url="https://b.example/",
+            title="Postgres replication",
+            description="Also rebuilds each index.",
+        )
+        Link.objects.create(topic=topic, url="https://c.example/", title="Postgres roles")
+
+        for query in ("postgres index", "index postgres", "INDEX Postgres"):
+            assert set(titles(search(query, reader).links)) == {
+                "Postgres index types",
+                "Postgres replication",
+            }
+
+    def test_a_repeated_word_finds_what_the_word_alone_finds(self, databases):
+        alone = search("postgres", reader)
+        twice = search("postgres postgres", reader)
+
+        assert names(twice.topics) == names(alone.topics)
+        assert names(twice.topics)[0] == "PostgreSQL"
+
+    @pytest.mark.parametrize("query", ["replicating", "replicated", "Replication"])
+    def test_it_finds_other_forms_of_a_word(self, databases, query):
+        databases["PostgreSQL"].summary = "Streaming replication and logical decoding."
+        databases["PostgreSQL"].save()
+
+        assert names(search(query, reader).topics) == ["PostgreSQL"]
+
+    def test_a_word_that_appears_nowhere_finds_no_document(self, databases):
+        # Topics are left out: on PostgreSQL a name that looks like the query is a match.
+        Link.objects.create(
+            topic=databases["PostgreSQL"], url="https://p.example/", title="Postgres"
+        )
+
+        results = search("postgres xylophone", reader)
+
+        assert results.links == results.snippets == []
+
+
+class TestRanking:
+    def test_a_topic_called_the_query_comes_first(self, databases):
+        # Alphabetical order would put "Aggregate functions" first; it says Postgres twice.
+        assert names(search("postgres", reader).topics)[0] == "PostgreSQL"
+
+    @pytest.mark.parametrize("query", ["PG", "pg", "pgsql", "PostgresQL"])
+    def test_an_alias_or_search_alias_counts_as_the_name(self, databases, query):
+        assert names(search(query, reader).topics)[0] == "PostgreSQL"
+
+    def test_a_name_match_ranks_above_a_summary_only_match(self, db):
+        Topic.objects.create(name="KeyDB", slug="keydb", summary="A faster fork of Redis.")
+        Topic.objects.create(name="Redis", slug="redis", summary="In-memory store.")
+
+        assert names(search("redis", reader).topics) == ["Redis", "KeyDB"]
+
+    def test_a_link_title_match_ranks_above_a_description_match(self, databases):
+        topic = databases["Redis"]
+        Link.objects.create(
+            topic=topic,
+            url="https://a.example/",
+            title="A caching guide",
+            description="Uses a cluster for sessions.",
+        )
+        Link.objects.create(topic=topic, url="https://z.example/", title="Zero-downtime cluster")
+
+        assert titles(search("cluster", reader).links) == [
+            "Zero-downtime cluster",
+            "A caching guide",
+        ]
+
+    def test_a_snippet_title_match_ranks_above_a_code_match(self, databases):
+        topic = databases["Redis"]
+        Snippet.objects.create(
+            topic=topic, title="A first table", slug="a", code="# vacuum later", runtime="python"
+        )
+        Snippet.objects.create(
+            topic=topic, title="Vacuum", slug="z", code="print(1)", runtime="python"
+        )
+
+        assert [snippet.slug for snippet in search("vacuum", reader).snippets] == ["z", "a"]
+
+
+class TestSuggestions:
+    @pytest.mark.parametrize(
+        "query, expected",
+        [
+            ("postgress", "PostgreSQL"),
+            ("postgrsql", "PostgreSQL"),
+            ("Reddis", "Redis"),
+            ("mongodbb", "MongoDB"),
+            ("indexng", "Indexing"),
+        ],
+    )
+    def test_a_typo_gets_the_closest_topic(self, databases, query, expected):
+        assert search(query, reader).suggestion == databases[expected]
+
+    @pytest.mark.parametrize(
+        "query",
+        ["postgres", "Mongo", "index", "indexing", "postgres limits", "xylophone", "%", "🐘"],
+    )
+    def test_no_suggestion_for_a_name_or_for_nothing_alike(self, databases, query):
+        assert search(query, reader).suggestion is None
+
+    def test_readers_are_not_offered_a_draft(self, databases):
+        Topic.objects.filter(name="Redis").update(is_published=False)
+
+        assert search("reddis", reader).suggestion is None
+
+    def test_the_page_links_the_suggestion_to_its_topic(self, client, databases):
+        response = client.get(reverse("glossary:search"), {"q": "postgress"})
+
+        assert 'Did you mean <a href="/topics/postgresql/">PostgreSQL</a>?' in (
+            response.content.decode()
+        )
+
+
+class TestResultsPage:
+    @pytest.fixture
+    def many_links(self, databases):
+        topic = databases["Redis"]
+        for number in range(SEARCH_PAGE_SIZE * 2 + 5):
+            Link.objects.create(
+                topic=topic, url=f"https://example.com/{number}", title=f"Sentinel note {number}"
+            )
+
+    def listed(self, client, **params):
+        response = client.get(reverse("glossary:search"), {"q": "sentinel", **params})
+        html = response.content.decode()
+        return html, re.findall(r'class="link-item__title"[^>]*>(.*?)</a>', html)
+
+    def test_each_count_is_the_number_listed_across_its_pages(self, client, many_links):
+        total = SEARCH_PAGE_SIZE * 2 + 5
+        seen = []
+        for page in (1, 2, 3):
+            html, listed = self.listed(client, links_page=page)
+            seen += listed
+            assert f'Links <span class="count">{total}</span>' in html
+            assert f"{total} results for" in html
+
+        assert len(seen) == len(set(seen)) == total
+
+    def test_pages_link_to_each_other_and_keep_the_query(self, client, many_links):
+        html, listed = self.listed(client, links_page=2)
+
+        assert len(listed) == SEARCH_PAGE_SIZE
+        assert 'href="?q=sentinel&amp;links_page=1#links"' in html
+        assert 'href="?q=sentinel&amp;links_page=3#links"' in html
+        assert (
+            f"{SEARCH_PAGE_SIZE + 1}–{SEARCH_PAGE_SIZE * 2} of {SEARCH_PAGE_SIZE * 2 + 5}" in html
+        )
+
+    @pytest.mark.parametrize("page", ["99", "0", "x", ""])
+    def test_a_page_out_of_range_shows_a_page_that_exists(self, client, many_links, page):
+        _, listed = self.listed(client, links_page=page)
+
+        assert listed
+
+    def test_results_are_grouped_by_kind_with_jump_links(self, client, databases):
+        topic = databases["PostgreSQL"]
+        Link.objects.create(topic=topic, url="https://p.example/", title="Postgres docs")
+        Snippet.objects.create(
+            topic=topic, title="Postgres hello", slug="pg-hello", code="print(1)", runtime="python"
+        )
+
+        html = client.get(reverse("glossary:search"), {"q": "postgres"}).content.decode()
+
+        for kind in ("topics", "links", "snippets"):
+            assert f'href="#{kind}"' in html
+            assert f'<h2 id="{kind}">' in html
+        assert html.index('id="topics"') < html.index('id="links"') < html.index('id="snippets"')
+
+    def test_search_only_aliases_are_never_shown(self, client, databases):
+        response = client.get(reverse("glossary:search"), {"q": "pgsql"})
+
+        html = response.content.decode()
+        assert names(response.context["results"].topics) == ["PostgreSQL"]
+        assert "pgsql" not in html.split("</form>")[1].replace("“pgsql”", "")
+        assert "PostgresQL" not in html
+
+
+class TestOnTheSeedContent:
+    def test_the_seed_answers_what_readers_asked_for(self, db):
+        # One test, because loading the seed takes seconds.
+        call_command("loaddata", "glossary", verbosity=0)
+
+        assert names(search("postgres", reader).topics)[0] == "PostgreSQL"
+        for query in ("postgres index", "index postgres", "postgres postgres"):
+            assert search(query, reader).total > 0, query
+        assert search("postgress", reader).suggestion.name == "PostgreSQL"
+        assert Topic.objects.get(slug="postgresql").alias_list == ["Postgres", "PG"]
+        assert names(search("pgsql", reader).topics)[0] == "PostgreSQL"
+
+
 class TestHighlight:
     def test_it_escapes_before_marking(self):
         assert highlight("<b>PG</b> & pg", "pg") == (
@@ -250,6 +502,40 @@ class TestHighlight:
         assert "needle" in result
         assert result.startswith("…")
         assert result.endswith("…")
+
+    def test_excerpt_starts_and_ends_at_word_boundaries(self):
+        text = " ".join(f"word{number}" for number in range(100)) + " needle " + "tail " * 60
+
+        result = excerpt(text, "needle")
+
+        first, *_, last = result.strip("…").split()
+        assert re.fullmatch(r"word\d+", first)
+        assert last == "tail"
+        assert "needle" in result
+
+    def test_code_excerpts_keep_whole_lines(self):
+        code = "\n".join(f"line_{number} = compute({number})" for number in range(30))
+
+        result = excerpt(code, "line_15")
+
+        assert result.startswith("…line_")
+        assert result.rstrip("…").endswith(")")
+
+    def test_whole_words_are_marked(self):
+        assert highlight("PostgreSQL and Postgres, not SQL.", "postgres") == (
+            "<mark>PostgreSQL</mark> and <mark>Postgres</mark>, not SQL."
+        )
+
+    def test_excerpt_centres_on_another_form_of_the_word(self):
+        text = "word " * 100 + "replication " + "word " * 100
+
+        assert "replication" in excerpt(text, "replicating")
+
+    def test_other_forms_of_a_word_are_marked(self):
+        # Full-text search on PostgreSQL finds these by their stem.
+        assert highlight("Streaming replication, logical replicas.", "replicating") == (
+            "Streaming <mark>replication</mark>, logical replicas."
+        )
 
     def test_lead_is_the_first_paragraph_as_plain_text(self):
         html = "<p>Fast &amp; <strong>small</strong>.</p><table><tr><td>cell</td></tr></table>"

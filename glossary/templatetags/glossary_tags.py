@@ -6,7 +6,7 @@ from django.conf import settings
 from django.utils.html import escape, format_html, strip_tags
 from django.utils.safestring import mark_safe
 
-from glossary.search import query_words
+from glossary.search import STEMMER, query_words
 
 register = template.Library()
 
@@ -49,39 +49,52 @@ def query_terms(query):
     return sorted(set(query_words(str(query))), key=lambda term: (-len(term), term))
 
 
-def terms_pattern(query):
+def marked_words(text, query):
+    """The matches of whole words in text to mark for a query: words that contain a query
+    word ("postgres" marks all of "PostgreSQL") or share its stem (full-text search finds
+    "replication" for "replicating")."""
     terms = query_terms(query) if query else []
     if not terms:
-        return None
-    return re.compile("|".join(re.escape(term) for term in terms), flags=re.IGNORECASE)
+        return
+    stems = set(STEMMER.stemWords(term.lower() for term in terms))
+    alternatives = "|".join(re.escape(term) for term in terms)
+    words = re.compile(rf"(?P<term>\w*(?:{alternatives})\w*)|\w+", flags=re.IGNORECASE)
+    for match in words.finditer(text):
+        if match["term"] is not None or STEMMER.stemWord(match.group().lower()) in stems:
+            yield match
 
 
 @register.filter
 def excerpt(text, query):
-    """About EXCERPT_LENGTH characters of text, centred on the first match of a query word."""
+    """About EXCERPT_LENGTH characters of text around the first word to mark, starting and
+    ending at word boundaries."""
     text = str(text)
     if len(text) <= EXCERPT_LENGTH:
         return text
-    pattern = terms_pattern(query)
-    found = pattern.search(text) if pattern else None
+    found = next(marked_words(text, query), None)
     start = max(0, found.start() - EXCERPT_LENGTH // 3) if found else 0
-    end = start + EXCERPT_LENGTH
+    end = max(start + EXCERPT_LENGTH, found.end() if found else 0)
+    # Cut at a line break if there is one (code reads best in whole lines), else at a space.
+    first, last = (found.start(), found.end()) if found else (start, start)
+    if start and text[start - 1] != "\n":
+        breaks = [text.find(char, start, first) for char in ("\n", " ")]
+        start = next((cut + 1 for cut in breaks if cut != -1), start)
+    if end < len(text) and not text[end].isspace():
+        breaks = [text.rfind(char, last, end) for char in ("\n", " ")]
+        end = next((cut for cut in breaks if cut != -1), end)
     return f"{'…' if start else ''}{text[start:end].strip()}{'…' if end < len(text) else ''}"
 
 
 @register.filter
 def highlight(text, query):
-    """Escape text, then wrap case-insensitive matches of the query's words in <mark>.
+    """Escape text, then wrap each of its marked_words() in <mark>.
 
     Each piece is escaped before it is joined, so neither text nor query can inject markup.
     """
     text = str(text)
-    pattern = terms_pattern(query)
-    if pattern is None:
-        return escape(text)
     pieces = []
     last = 0
-    for match in pattern.finditer(text):
+    for match in marked_words(text, query):
         pieces.append(escape(text[last : match.start()]))
         pieces.append(format_html("<mark>{}</mark>", match.group()))
         last = match.end()
