@@ -100,3 +100,26 @@ def test_another_processs_edit_shows_within_the_reuse_time(client, topic, monkey
     assert "Postgres<" not in client.get(topic.get_absolute_url()).text
     monkeypatch.setattr(ContentRevision, "REUSE_SECONDS", 0)
     assert "Postgres<" in client.get(topic.get_absolute_url()).text
+
+
+def test_made_up_query_strings_share_one_cached_copy_of_a_page(client, topic):
+    from django.core.cache import cache
+
+    cache.clear()
+    for n in range(20):
+        assert client.get(f"{topic.get_absolute_url()}?junk={n}").status_code == 200
+
+    assert len(cache._cache) == 1
+
+
+def test_the_memory_cache_forgets_the_oldest_pages_past_its_bound(client, db, settings):
+    from django.core.cache import cache
+
+    cache.clear()
+    bound = settings.CACHES["default"]["OPTIONS"]["MAX_ENTRIES"]
+    topics = [Topic(name=f"Topic {n}", slug=f"topic-{n}") for n in range(bound + 20)]
+    Topic.objects.bulk_create(topics)
+    for topic in topics:
+        client.get(topic.get_absolute_url())
+
+    assert len(cache._cache) <= bound

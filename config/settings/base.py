@@ -46,6 +46,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
+    "glossary.middleware.DatabaseUnavailableMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -74,7 +75,12 @@ try:
 except ValueError as error:
     raise ImproperlyConfigured(f"DATABASE_URL is not a database URL: {error}") from None
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
-    DATABASES["default"]["OPTIONS"] = {"pool": True}
+    DATABASES["default"]["OPTIONS"] = {
+        # When the database is down, a reader waits this long for a 503 page and a
+        # command this long for its error, instead of the pool's default 30 s.
+        "pool": {"timeout": env_int("DATABASE_POOL_TIMEOUT", 3)},
+        "connect_timeout": env_int("DATABASE_CONNECT_TIMEOUT", 3),
+    }
 
 REDIS_URL = os.environ.get("REDIS_URL", "")
 if REDIS_URL:
@@ -101,10 +107,24 @@ else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
 
 # Cached pages are keyed on the content revision, so a per-process memory cache is
-# never stale; Redis lets all processes share what one has rendered.
+# never stale; Redis lets all processes share what one has rendered. Both are bounded:
+# memory by an entry count, Redis by each page's timeout (glossary/caching.py).
 if REDIS_URL:
     CACHES = {
-        "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            # Pages render without the cache when Redis is down; a hung Redis must not
+            # hang them either.
+            "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
+        }
+    }
+else:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+            "OPTIONS": {"MAX_ENTRIES": 500},
+        }
     }
 
 # "local": each Daphne process runs snippets itself. "workers": Daphne hands runs to
@@ -178,5 +198,10 @@ LOGGING = {
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": "INFO"},
-    "loggers": {"django.db.backends": {"level": "INFO"}},
+    "loggers": {
+        "django.db.backends": {"level": "INFO"},
+        # The pool logs every failed reconnection attempt; the site reports an outage
+        # once instead (glossary.outages).
+        "psycopg.pool": {"level": "ERROR"},
+    },
 }
