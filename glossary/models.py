@@ -31,9 +31,13 @@ def normalize_url(url):
 
 
 class DerivedFieldsMixin:
-    """Computes the model's derived_fields with derive_fields() on every save."""
+    """Computes the model's derived_fields with derive_fields() on every save.
+
+    derived_from names the fields they are computed from.
+    """
 
     derived_fields = ()
+    derived_from = ()
 
     def save(self, **kwargs):
         self.derive_fields()
@@ -42,7 +46,37 @@ class DerivedFieldsMixin:
         super().save(**kwargs)
 
 
-class TopicQuerySet(models.QuerySet):
+class DerivedFieldsQuerySet(models.QuerySet):
+    """Bulk writes that skip save() still keep derived fields (sanitised HTML) in step."""
+
+    def bulk_create(self, objs, *args, **kwargs):
+        objs = list(objs)
+        for obj in objs:
+            obj.derive_fields()
+        return super().bulk_create(objs, *args, **kwargs)
+
+    def bulk_update(self, objs, fields, *args, **kwargs):
+        objs = list(objs)
+        if set(fields) & set(self.model.derived_from):
+            for obj in objs:
+                obj.derive_fields()
+            fields = {*fields, *self.model.derived_fields}
+        return super().bulk_update(objs, fields, *args, **kwargs)
+
+    def update(self, **kwargs):
+        """Update, then derive again the rows whose sources changed (a query per row)."""
+        if not set(kwargs) & set(self.model.derived_from):
+            return super().update(**kwargs)
+        pks = list(self.values_list("pk", flat=True))
+        count = super().update(**kwargs)
+        for obj in self.model._base_manager.filter(pk__in=pks):
+            obj.save(update_fields=self.model.derived_fields)
+        return count
+
+    update.alters_data = True
+
+
+class TopicQuerySet(DerivedFieldsQuerySet):
     def published(self):
         return self.filter(is_published=True)
 
@@ -135,6 +169,7 @@ class Topic(DerivedFieldsMixin, models.Model):
         return (self.slug,)
 
     derived_fields = ("letter", "summary_html")
+    derived_from = ("name", "summary")
 
     def derive_fields(self):
         self.letter = letter_for(self.name)
@@ -160,7 +195,7 @@ class LinkGroup(models.TextChoices):
     SERVICE = "service", "Hosted services"
 
 
-class LinkQuerySet(models.QuerySet):
+class LinkQuerySet(DerivedFieldsQuerySet):
     def published(self):
         return self.filter(is_published=True, topic__is_published=True)
 
@@ -218,6 +253,7 @@ class Link(DerivedFieldsMixin, models.Model):
     natural_key.dependencies = ["glossary.topic"]
 
     derived_fields = ("normalized_url", "domain")
+    derived_from = ("url",)
 
     def derive_fields(self):
         self.normalized_url = normalize_url(self.url)
@@ -252,7 +288,7 @@ class Verification(models.TextChoices):
     FAILING = "failing", "Failing"
 
 
-class SnippetQuerySet(models.QuerySet):
+class SnippetQuerySet(DerivedFieldsQuerySet):
     def published(self):
         return self.filter(is_published=True, topic__is_published=True)
 
@@ -319,6 +355,7 @@ class Snippet(DerivedFieldsMixin, models.Model):
         return (self.slug,)
 
     derived_fields = ("highlighted", "description_html")
+    derived_from = ("code", "language", "description")
 
     def derive_fields(self):
         self.highlighted = highlight_code(self.code, self.language)
