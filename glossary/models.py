@@ -3,7 +3,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from django.contrib.postgres.search import SearchVectorField
 from django.core.exceptions import ValidationError
-from django.core.validators import URLValidator
+from django.core.validators import RegexValidator, URLValidator
 from django.db import models
 from django.db.models import Count, F, Prefetch, Q
 from django.db.models.signals import m2m_changed, post_delete, post_save, pre_save
@@ -15,6 +15,21 @@ from django.utils.text import slugify
 from .rendering import highlight_code, render_markdown
 
 http_url_validator = URLValidator(schemes=["http", "https"])
+
+# Control characters have no place in a glossary, and a stored one breaks the XML feed.
+# Multi-line text keeps its line breaks and tabs.
+single_line_text = RegexValidator(
+    r"[\x00-\x1f\x7f-\x9f]",
+    inverse_match=True,
+    message="Remove the control characters (such as tabs or line breaks) from this text.",
+    code="control_characters",
+)
+multi_line_text = RegexValidator(
+    r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]",
+    inverse_match=True,
+    message="Remove the control characters from this text; line breaks and tabs are fine.",
+    code="control_characters",
+)
 
 
 def letter_for(name):
@@ -131,15 +146,18 @@ class TopicManager(models.Manager.from_queryset(TopicQuerySet)):
 
 
 class Topic(DerivedFieldsMixin, models.Model):
-    name = models.CharField(max_length=120, unique=True)
+    name = models.CharField(max_length=120, unique=True, validators=[single_line_text])
     slug = models.SlugField(max_length=120, unique=True)
     letter = models.CharField(max_length=1, editable=False, db_index=True)
-    summary = models.TextField(blank=True, help_text="Markdown. Raw HTML is stripped.")
+    summary = models.TextField(
+        blank=True, help_text="Markdown. Raw HTML is stripped.", validators=[multi_line_text]
+    )
     summary_html = models.TextField(editable=False, blank=True)
     aliases = models.CharField(
         max_length=255,
         blank=True,
         help_text="Other names readers search for, separated by commas (e.g. Postgres, PG).",
+        validators=[single_line_text],
     )
     search_vector = SearchVectorField(null=True, editable=False)
     parent = models.ForeignKey(
@@ -216,8 +234,8 @@ class Link(DerivedFieldsMixin, models.Model):
     url = models.URLField("URL", max_length=500, validators=[http_url_validator])
     normalized_url = models.CharField(max_length=500, editable=False)
     domain = models.CharField(max_length=255, editable=False)
-    title = models.CharField(max_length=200)
-    description = models.TextField(blank=True)
+    title = models.CharField(max_length=200, validators=[single_line_text])
+    description = models.TextField(blank=True, validators=[multi_line_text])
     search_vector = SearchVectorField(null=True, editable=False)
     group = models.CharField(max_length=16, choices=LinkGroup, default=LinkGroup.DOCS)
     position = models.PositiveIntegerField(default=0)
@@ -306,11 +324,13 @@ class SnippetManager(models.Manager.from_queryset(SnippetQuerySet)):
 
 class Snippet(DerivedFieldsMixin, models.Model):
     topic = models.ForeignKey(Topic, on_delete=models.CASCADE, related_name="snippets")
-    title = models.CharField(max_length=200)
+    title = models.CharField(max_length=200, validators=[single_line_text])
     slug = models.SlugField(max_length=120, unique=True)
-    description = models.TextField(blank=True, help_text="Markdown. Raw HTML is stripped.")
+    description = models.TextField(
+        blank=True, help_text="Markdown. Raw HTML is stripped.", validators=[multi_line_text]
+    )
     description_html = models.TextField(editable=False, blank=True)
-    code = models.TextField()
+    code = models.TextField(validators=[multi_line_text])
     highlighted = models.TextField(editable=False, blank=True)
     search_vector = SearchVectorField(null=True, editable=False)
     language = models.CharField(max_length=16, choices=Language, default=Language.PYTHON)
@@ -319,6 +339,7 @@ class Snippet(DerivedFieldsMixin, models.Model):
         max_length=200,
         blank=True,
         help_text="Why a display-only snippet cannot run here (e.g. it needs a MongoDB server).",
+        validators=[single_line_text],
     )
     position = models.PositiveIntegerField(default=0)
     is_published = models.BooleanField("published", default=True)
