@@ -113,8 +113,9 @@ class TopicQuerySet(DerivedFieldsQuerySet):
         topics = Topic.objects.visible_to(user).only("name", "slug", "parent")
         return (
             self.visible_to(user)
-            .select_related("parent")
             .prefetch_related(
+                # A parent the user may not see reads as no parent.
+                Prefetch("parent", queryset=topics),
                 Prefetch("links", queryset=links),
                 Prefetch("snippets", queryset=snippets),
                 Prefetch("children", queryset=topics),
@@ -128,11 +129,14 @@ class TopicQuerySet(DerivedFieldsQuerySet):
         return dict(rows)
 
     def for_export(self):
-        """Published topics with their published links and snippets, in four queries."""
+        """Published topics with their published parent, see also, links and snippets.
+
+        Five queries.
+        """
         return (
             self.published()
-            .select_related("parent")
             .prefetch_related(
+                Prefetch("parent", queryset=Topic.objects.published().only("slug")),
                 Prefetch("links", queryset=Link.objects.published()),
                 Prefetch("snippets", queryset=Snippet.objects.published()),
                 Prefetch("see_also", queryset=Topic.objects.published().only("slug")),

@@ -165,7 +165,7 @@ def export_json(request: HttpRequest) -> JsonResponse:
             "url": request.build_absolute_uri(topic.get_absolute_url()),
             "summary": topic.summary,
             "aliases": topic.alias_list,
-            "parent": topic.parent.slug if topic.parent and topic.parent.is_published else None,
+            "parent": topic.parent.slug if topic.parent else None,
             "see_also": [other.slug for other in topic.see_also.all()],
             "links": [
                 {
