@@ -111,16 +111,13 @@ class TopicQuerySet(DerivedFieldsQuerySet):
         links = Link.objects.visible_to(user)
         snippets = Snippet.objects.visible_to(user)
         topics = Topic.objects.visible_to(user).only("name", "slug", "parent")
-        return (
-            self.visible_to(user)
-            .prefetch_related(
-                # A parent the user may not see reads as no parent.
-                Prefetch("parent", queryset=topics),
-                Prefetch("links", queryset=links),
-                Prefetch("snippets", queryset=snippets),
-                Prefetch("children", queryset=topics),
-                Prefetch("see_also", queryset=topics),
-            )
+        return self.visible_to(user).prefetch_related(
+            # A parent the user may not see reads as no parent.
+            Prefetch("parent", queryset=topics),
+            Prefetch("links", queryset=links),
+            Prefetch("snippets", queryset=snippets),
+            Prefetch("children", queryset=topics),
+            Prefetch("see_also", queryset=topics),
         )
 
     def letter_counts(self):
@@ -133,14 +130,11 @@ class TopicQuerySet(DerivedFieldsQuerySet):
 
         Five queries.
         """
-        return (
-            self.published()
-            .prefetch_related(
-                Prefetch("parent", queryset=Topic.objects.published().only("slug")),
-                Prefetch("links", queryset=Link.objects.published()),
-                Prefetch("snippets", queryset=Snippet.objects.published()),
-                Prefetch("see_also", queryset=Topic.objects.published().only("slug")),
-            )
+        return self.published().prefetch_related(
+            Prefetch("parent", queryset=Topic.objects.published().only("slug")),
+            Prefetch("links", queryset=Link.objects.published()),
+            Prefetch("snippets", queryset=Snippet.objects.published()),
+            Prefetch("see_also", queryset=Topic.objects.published().only("slug")),
         )
 
 

@@ -5,6 +5,7 @@ Development defaults: a SQLite file and the in-memory channel layer. Set DATABAS
 """
 
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -34,6 +35,7 @@ INSTALLED_APPS = [
     "channels",
     "glossary",
     "examples",
+    "axes",
 ]
 
 MIDDLEWARE = [
@@ -47,6 +49,7 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
     "glossary.middleware.DatabaseUnavailableMiddleware",
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -140,6 +143,22 @@ if RUNNER_MODE == "workers" and not REDIS_URL:
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
+# The admin login is throttled (django-axes): after AXES_FAILURE_LIMIT wrong passwords from
+# one address, or for one username, that address or username is locked out for
+# AXES_COOLOFF_TIME, even with the right password. The client address is the peer's
+# (behind a proxy, Daphne's --proxy-headers sets it), never a header the client writes.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env_int("ADMIN_LOGIN_FAILURE_LIMIT", 5)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("ADMIN_LOGIN_LOCKOUT_MINUTES", 15))
+AXES_LOCKOUT_PARAMETERS = ["ip_address", "username"]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "locked_out.html"
+# Logs name the address; a username may be a password typed in the wrong box.
+AXES_SENSITIVE_PARAMETERS = ["username"]
+
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
@@ -203,5 +222,7 @@ LOGGING = {
         # The pool logs every failed reconnection attempt; the site reports an outage
         # once instead (glossary.outages).
         "psycopg.pool": {"level": "ERROR"},
+        # Lockouts are warnings; each attempt and start-up would be noise at INFO.
+        "axes": {"level": "WARNING"},
     },
 }
