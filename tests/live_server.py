@@ -45,6 +45,15 @@ def manage(*args, env, timeout=60):
     )
 
 
+def seeded_database(directory):
+    """The URL of a new SQLite database in directory, migrated and seeded."""
+    url = f"sqlite:///{directory / 'site.sqlite3'}"
+    for command in (["migrate", "-v0"], ["loadseed"]):
+        result = manage(*command, env=site_env(DATABASE_URL=url, REDIS_URL=None))
+        assert result.returncode == 0, result.stderr
+    return url
+
+
 @contextmanager
 def daphne(env, log, within=30):
     """Daphne serving config.asgi on a free port, logging to the file log.

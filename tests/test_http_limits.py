@@ -4,13 +4,14 @@ import socket
 
 import pytest
 
-from tests.live_server import daphne, site_env
+from tests.live_server import daphne, seeded_database, site_env
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    log = tmp_path_factory.mktemp("logs") / "daphne.log"
-    with daphne(site_env(REDIS_URL=None), log) as process:
+    directory = tmp_path_factory.mktemp("site")
+    env = site_env(DATABASE_URL=seeded_database(directory), REDIS_URL=None)
+    with daphne(env, directory / "daphne.log") as process:
         yield process
 
 

@@ -14,7 +14,7 @@ from django.urls import reverse
 
 from glossary import runner
 from tests.conftest import require
-from tests.live_server import ROOT, closed_port, daphne, manage, site_env
+from tests.live_server import ROOT, closed_port, daphne, manage, seeded_database, site_env
 
 POSTGRES = "postgres://postgres@127.0.0.1:5432"
 
@@ -37,21 +37,16 @@ def get(url, timeout=30):
 
 
 @pytest.fixture(scope="module")
-def seeded_database(tmp_path_factory):
-    database = tmp_path_factory.mktemp("site") / "site.sqlite3"
-    env = site_env(DATABASE_URL=f"sqlite:///{database}", REDIS_URL=None)
-    for command in (["migrate", "-v0"], ["loadseed"]):
-        result = manage(*command, env=env)
-        assert result.returncode == 0, result.stderr
-    return f"sqlite:///{database}"
+def seeded(tmp_path_factory):
+    return seeded_database(tmp_path_factory.mktemp("site"))
 
 
 @pytest.fixture(scope="module")
-def site_without_redis(seeded_database, tmp_path_factory):
+def site_without_redis(seeded, tmp_path_factory):
     """Daphne told to use a Redis that refuses connections."""
     log = tmp_path_factory.mktemp("logs") / "daphne.log"
     env = site_env(
-        DATABASE_URL=seeded_database,
+        DATABASE_URL=seeded,
         REDIS_URL=f"redis://127.0.0.1:{closed_port()}/0",
         SNIPPET_WARM_POOL="0",
     )
