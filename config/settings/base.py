@@ -81,8 +81,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     DATABASES["default"]["OPTIONS"] = {
         # When the database is down, a reader waits this long for a 503 page and a
         # command this long for its error, instead of the pool's default 30 s.
-        "pool": {"timeout": env_int("DATABASE_POOL_TIMEOUT", 3)},
-        "connect_timeout": env_int("DATABASE_CONNECT_TIMEOUT", 3),
+        "pool": {"timeout": env_int("DATABASE_POOL_TIMEOUT", 3, minimum=1)},
+        # 0 would mean no timeout at all.
+        "connect_timeout": env_int("DATABASE_CONNECT_TIMEOUT", 3, minimum=1),
     }
 
 REDIS_URL = os.environ.get("REDIS_URL", "")
@@ -151,8 +152,8 @@ AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
     "django.contrib.auth.backends.ModelBackend",
 ]
-AXES_FAILURE_LIMIT = env_int("ADMIN_LOGIN_FAILURE_LIMIT", 5)
-AXES_COOLOFF_TIME = timedelta(minutes=env_int("ADMIN_LOGIN_LOCKOUT_MINUTES", 15))
+AXES_FAILURE_LIMIT = env_int("ADMIN_LOGIN_FAILURE_LIMIT", 5, minimum=1)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("ADMIN_LOGIN_LOCKOUT_MINUTES", 15, minimum=1))
 AXES_LOCKOUT_PARAMETERS = ["ip_address", "username"]
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "locked_out.html"
