@@ -135,3 +135,24 @@ def test_the_page_cache_is_bounded(client, db, settings):
         assert all(0 < ttl <= TIMEOUT for _, ttl in pages)
     else:
         assert len(pages) <= settings.CACHES["default"]["OPTIONS"]["MAX_ENTRIES"] < 520
+
+
+def test_query_parameters_a_view_reads_get_pages_of_their_own(rf, db, settings):
+    from django.contrib.auth.models import AnonymousUser
+    from django.http import HttpResponse
+
+    from glossary.caching import cache_page_for_readers
+
+    @cache_page_for_readers(query=("page",))
+    def numbered(request):
+        return HttpResponse(f"page {request.GET.get('page', '1')}")
+
+    def visit(url):
+        request = rf.get(url)
+        request.user = AnonymousUser()
+        return numbered(request).content.decode()
+
+    assert visit("/list/?page=2") == "page 2"
+    assert visit("/list/?page=3") == "page 3"
+    assert visit("/list/?page=2&junk=1") == "page 2"
+    assert len(stored_pages(settings)) == 2
