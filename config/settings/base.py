@@ -146,8 +146,9 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # The admin login is throttled (django-axes): after AXES_FAILURE_LIMIT wrong passwords from
 # one address, or for one username, that address or username is locked out for
-# AXES_COOLOFF_TIME, even with the right password. The client address is the peer's
-# (behind a proxy, Daphne's --proxy-headers sets it), never a header the client writes.
+# AXES_COOLOFF_TIME, even with the right password. The address is REMOTE_ADDR: the peer,
+# or with Daphne's --proxy-headers what the proxy forwarded (django-ipware, which would
+# read headers itself, is not installed).
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
     "django.contrib.auth.backends.ModelBackend",
