@@ -60,8 +60,17 @@ format: install
 migrations-check: install
 	$(PY) manage.py makemigrations --check --dry-run
 
+# Without a terminal (CI, a container), DJANGO_SUPERUSER_USERNAME, _EMAIL and _PASSWORD
+# say who to create; Django alone would skip the account and still succeed.
 superuser: migrate
-	$(PY) manage.py createsuperuser
+	@if [ -n "$$DJANGO_SUPERUSER_USERNAME" ] && [ -n "$$DJANGO_SUPERUSER_PASSWORD" ]; then \
+	  $(PY) manage.py createsuperuser --noinput; \
+	elif [ -t 0 ]; then \
+	  $(PY) manage.py createsuperuser; \
+	else \
+	  echo "make superuser needs a terminal, or DJANGO_SUPERUSER_USERNAME, DJANGO_SUPERUSER_EMAIL and DJANGO_SUPERUSER_PASSWORD set." >&2; \
+	  exit 1; \
+	fi
 
 bench: install
 	$(PY) bench/pages.py

@@ -1,3 +1,5 @@
+import re
+
 from django.contrib.syndication.views import Feed
 from django.urls import reverse_lazy
 from django.utils.feedgenerator import Atom1Feed
@@ -5,6 +7,13 @@ from django.utils.feedgenerator import Atom1Feed
 from .models import Link
 
 FEED_SIZE = 30
+# What XML 1.0 cannot carry. Forms refuse these now, but rows stored before may hold them,
+# and one of them would make the whole feed fail for every reader.
+XML_UNSAFE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
+
+
+def xml_safe(text):
+    return XML_UNSAFE.sub("", text)
 
 
 class NewLinksFeed(Feed):
@@ -18,10 +27,10 @@ class NewLinksFeed(Feed):
         return Link.objects.published().newest_first()[:FEED_SIZE]
 
     def item_title(self, link):
-        return f"{link.topic.name}: {link.title}"
+        return xml_safe(f"{link.topic.name}: {link.title}")
 
     def item_description(self, link):
-        return link.description or f"{link.get_group_display()} for {link.topic.name}."
+        return xml_safe(link.description or f"{link.get_group_display()} for {link.topic.name}.")
 
     def item_link(self, link):
         return link.url
@@ -37,4 +46,4 @@ class NewLinksFeed(Feed):
         return link.updated
 
     def item_categories(self, link):
-        return [link.topic.name, link.get_group_display()]
+        return [xml_safe(link.topic.name), link.get_group_display()]

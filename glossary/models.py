@@ -3,7 +3,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from django.contrib.postgres.search import SearchVectorField
 from django.core.exceptions import ValidationError
-from django.core.validators import URLValidator
+from django.core.validators import RegexValidator, URLValidator
 from django.db import models
 from django.db.models import Count, ExpressionWrapper, F, Prefetch, Q
 from django.db.models.functions import Lower
@@ -17,6 +17,21 @@ from . import termlinks
 from .rendering import highlight_code, render_markdown
 
 http_url_validator = URLValidator(schemes=["http", "https"])
+
+# Control characters have no place in a glossary, and a stored one breaks the XML feed.
+# Multi-line text keeps its line breaks and tabs.
+single_line_text = RegexValidator(
+    r"[\x00-\x1f\x7f-\x9f]",
+    inverse_match=True,
+    message="Remove the control characters (such as tabs or line breaks) from this text.",
+    code="control_characters",
+)
+multi_line_text = RegexValidator(
+    r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]",
+    inverse_match=True,
+    message="Remove the control characters from this text; line breaks and tabs are fine.",
+    code="control_characters",
+)
 
 
 def letter_for(name):
@@ -33,9 +48,13 @@ def normalize_url(url):
 
 
 class DerivedFieldsMixin:
-    """Computes the model's derived_fields with derive_fields() on every save."""
+    """Computes the model's derived_fields with derive_fields() on every save.
+
+    derived_from names the fields they are computed from.
+    """
 
     derived_fields = ()
+    derived_from = ()
 
     def save(self, **kwargs):
         self.derive_fields()
@@ -44,7 +63,49 @@ class DerivedFieldsMixin:
         super().save(**kwargs)
 
 
-class TopicQuerySet(models.QuerySet):
+# Fields whose change may change which topics a text mentions.
+MENTION_SOURCES = {"name", "aliases", "unlinked_terms", "summary", "description", "topic"}
+
+
+class DerivedFieldsQuerySet(models.QuerySet):
+    """Bulk writes that skip save() still keep derived fields (sanitised HTML) and the
+    Mention table in step."""
+
+    def bulk_create(self, objs, *args, **kwargs):
+        objs = list(objs)
+        for obj in objs:
+            obj.derive_fields()
+        created = super().bulk_create(objs, *args, **kwargs)
+        termlinks.rebuild_mentions()
+        return created
+
+    def bulk_update(self, objs, fields, *args, **kwargs):
+        objs = list(objs)
+        if set(fields) & set(self.model.derived_from):
+            for obj in objs:
+                obj.derive_fields()
+            fields = {*fields, *self.model.derived_fields}
+        count = super().bulk_update(objs, fields, *args, **kwargs)
+        if set(fields) & MENTION_SOURCES:
+            termlinks.rebuild_mentions()
+        return count
+
+    def update(self, **kwargs):
+        """Update, then derive again the rows whose sources changed (a query per row)."""
+        if not set(kwargs) & (set(self.model.derived_from) | MENTION_SOURCES):
+            return super().update(**kwargs)
+        pks = list(self.values_list("pk", flat=True))
+        count = super().update(**kwargs)
+        for obj in self.model._base_manager.filter(pk__in=pks):
+            obj.save(update_fields=self.model.derived_fields)
+        if set(kwargs) & MENTION_SOURCES:
+            termlinks.rebuild_mentions()
+        return count
+
+    update.alters_data = True
+
+
+class TopicQuerySet(DerivedFieldsQuerySet):
     def published(self):
         return self.filter(is_published=True)
 
@@ -66,23 +127,21 @@ class TopicQuerySet(models.QuerySet):
         """Everything a topic page shows, in a fixed number of queries."""
         links = Link.objects.visible_to(user)
         snippets = Snippet.objects.visible_to(user)
-        return (
-            self.visible_to(user)
-            .select_related("parent")
-            .prefetch_related(
-                Prefetch("links", queryset=links),
-                Prefetch("snippets", queryset=snippets),
-                Prefetch("mentions", queryset=Mention.objects.published().for_listing()),
-            )
+        return self.visible_to(user).prefetch_related(
+            Prefetch("links", queryset=links),
+            Prefetch("snippets", queryset=snippets),
+            Prefetch("mentions", queryset=Mention.objects.published().for_listing()),
         )
 
     def related_to(self, topic):
-        """The topic's children and see-also topics, each once, children marked (one query)."""
+        """The topic's parent, children and see-also topics, each once, marked with
+        is_parent and is_child (one query). A parent left out of self is no parent."""
         see_also = Topic.see_also.through.objects.filter(from_topic=topic).values("to_topic")
+        is_parent = ExpressionWrapper(Q(pk=topic.parent_id), output_field=models.BooleanField())
         is_child = ExpressionWrapper(Q(parent=topic), output_field=models.BooleanField())
         return (
-            self.filter(Q(parent=topic) | Q(pk__in=see_also))
-            .annotate(is_child=is_child)
+            self.filter(Q(pk=topic.parent_id) | Q(parent=topic) | Q(pk__in=see_also))
+            .annotate(is_parent=is_parent, is_child=is_child)
             .only("name", "slug", "parent")
         )
 
@@ -107,15 +166,15 @@ class TopicQuerySet(models.QuerySet):
         return None
 
     def for_export(self):
-        """Published topics with their published links and snippets, in four queries."""
-        return (
-            self.published()
-            .select_related("parent")
-            .prefetch_related(
-                Prefetch("links", queryset=Link.objects.published()),
-                Prefetch("snippets", queryset=Snippet.objects.published()),
-                Prefetch("see_also", queryset=Topic.objects.published().only("slug")),
-            )
+        """Published topics with their published parent, see also, links and snippets.
+
+        Five queries.
+        """
+        return self.published().prefetch_related(
+            Prefetch("parent", queryset=Topic.objects.published().only("slug")),
+            Prefetch("links", queryset=Link.objects.published()),
+            Prefetch("snippets", queryset=Snippet.objects.published()),
+            Prefetch("see_also", queryset=Topic.objects.published().only("slug")),
         )
 
 
@@ -130,28 +189,33 @@ class TopicManager(models.Manager.from_queryset(TopicQuerySet)):
 
 
 class Topic(DerivedFieldsMixin, models.Model):
-    name = models.CharField(max_length=120, unique=True)
+    name = models.CharField(max_length=120, unique=True, validators=[single_line_text])
     slug = models.SlugField(max_length=120, unique=True)
     letter = models.CharField(max_length=1, editable=False, db_index=True)
-    summary = models.TextField(blank=True, help_text="Markdown. Raw HTML is stripped.")
+    summary = models.TextField(
+        blank=True, help_text="Markdown. Raw HTML is stripped.", validators=[multi_line_text]
+    )
     summary_html = models.TextField(editable=False, blank=True)
     aliases = models.CharField(
         max_length=255,
         blank=True,
         help_text="Other names a person would say, separated by commas (e.g. Postgres, PG). "
         "Shown on the topic page as “Also known as”.",
+        validators=[single_line_text],
     )
     search_aliases = models.CharField(
         max_length=255,
         blank=True,
         help_text="Search only, never shown: spellings, variants and related terms readers "
         "type, separated by commas (e.g. PostgresQL, pgsql).",
+        validators=[single_line_text],
     )
     search_vector = SearchVectorField(null=True, editable=False)
     unlinked_terms = models.CharField(
         "don't link these terms",
         max_length=255,
         blank=True,
+        validators=[single_line_text],
         help_text=(
             "Other topics' names or aliases that should stay plain text in this topic's "
             "summary, links and snippets, separated by commas (e.g. Index, SQL). Elsewhere "
@@ -201,6 +265,7 @@ class Topic(DerivedFieldsMixin, models.Model):
         return getattr(self, "loaded_terms", None) != self.terms()
 
     derived_fields = ("letter", "summary_html")
+    derived_from = ("name", "summary")
 
     def derive_fields(self):
         self.letter = letter_for(self.name)
@@ -235,7 +300,7 @@ class LinkGroup(models.TextChoices):
     SERVICE = "service", "Hosted services"
 
 
-class LinkQuerySet(models.QuerySet):
+class LinkQuerySet(DerivedFieldsQuerySet):
     def published(self):
         return self.filter(is_published=True, topic__is_published=True)
 
@@ -256,8 +321,8 @@ class Link(DerivedFieldsMixin, models.Model):
     url = models.URLField("URL", max_length=500, validators=[http_url_validator])
     normalized_url = models.CharField(max_length=500, editable=False)
     domain = models.CharField(max_length=255, editable=False)
-    title = models.CharField(max_length=200)
-    description = models.TextField(blank=True)
+    title = models.CharField(max_length=200, validators=[single_line_text])
+    description = models.TextField(blank=True, validators=[multi_line_text])
     search_vector = SearchVectorField(null=True, editable=False)
     group = models.CharField(max_length=16, choices=LinkGroup, default=LinkGroup.DOCS)
     position = models.PositiveIntegerField(default=0)
@@ -293,6 +358,7 @@ class Link(DerivedFieldsMixin, models.Model):
     natural_key.dependencies = ["glossary.topic"]
 
     derived_fields = ("normalized_url", "domain")
+    derived_from = ("url",)
 
     def derive_fields(self):
         self.normalized_url = normalize_url(self.url)
@@ -327,7 +393,7 @@ class Verification(models.TextChoices):
     FAILING = "failing", "Failing"
 
 
-class SnippetQuerySet(models.QuerySet):
+class SnippetQuerySet(DerivedFieldsQuerySet):
     def published(self):
         return self.filter(is_published=True, topic__is_published=True)
 
@@ -349,11 +415,13 @@ class SnippetManager(models.Manager.from_queryset(SnippetQuerySet)):
 
 class Snippet(DerivedFieldsMixin, models.Model):
     topic = models.ForeignKey(Topic, on_delete=models.CASCADE, related_name="snippets")
-    title = models.CharField(max_length=200)
+    title = models.CharField(max_length=200, validators=[single_line_text])
     slug = models.SlugField(max_length=120, unique=True)
-    description = models.TextField(blank=True, help_text="Markdown. Raw HTML is stripped.")
+    description = models.TextField(
+        blank=True, help_text="Markdown. Raw HTML is stripped.", validators=[multi_line_text]
+    )
     description_html = models.TextField(editable=False, blank=True)
-    code = models.TextField()
+    code = models.TextField(validators=[multi_line_text])
     highlighted = models.TextField(editable=False, blank=True)
     search_vector = SearchVectorField(null=True, editable=False)
     language = models.CharField(max_length=16, choices=Language, default=Language.PYTHON)
@@ -362,6 +430,7 @@ class Snippet(DerivedFieldsMixin, models.Model):
         max_length=200,
         blank=True,
         help_text="Why a display-only snippet cannot run here (e.g. it needs a MongoDB server).",
+        validators=[single_line_text],
     )
     position = models.PositiveIntegerField(default=0)
     is_published = models.BooleanField("published", default=True)
@@ -398,6 +467,7 @@ class Snippet(DerivedFieldsMixin, models.Model):
         return (self.slug,)
 
     derived_fields = ("highlighted", "description_html")
+    derived_from = ("code", "language", "description")
 
     def derive_fields(self):
         self.highlighted = highlight_code(self.code, self.language, f"Code: {self.title}")

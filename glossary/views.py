@@ -43,10 +43,10 @@ class VisibleToReaderMixin:
 def related_topics(topic, user):
     """The sidebar's groups, each topic shown once: a parent is "Part of" before anything
     else, a child is "Includes" before "See also" (one query)."""
-    parent = [topic.parent] if topic.parent else []
     related = list(Topic.objects.visible_to(user).related_to(topic))
-    children = [other for other in related if other.is_child]
-    see_also = [other for other in related if not other.is_child and other not in parent]
+    parent = [other for other in related if other.is_parent]
+    children = [other for other in related if other.is_child and not other.is_parent]
+    see_also = [other for other in related if not (other.is_parent or other.is_child)]
     groups = [("Part of", parent), ("Includes", children), ("See also", see_also)]
     return [(heading, topics) for heading, topics in groups if topics]
 
@@ -235,7 +235,7 @@ def export_json(request: HttpRequest) -> JsonResponse:
             "url": request.build_absolute_uri(topic.get_absolute_url()),
             "summary": topic.summary,
             "aliases": topic.alias_list,
-            "parent": topic.parent.slug if topic.parent and topic.parent.is_published else None,
+            "parent": topic.parent.slug if topic.parent else None,
             "see_also": [other.slug for other in topic.see_also.all()],
             "links": [
                 {

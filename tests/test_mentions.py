@@ -54,6 +54,19 @@ class TestMentionedIn:
             ("Celery guide", "link in Celery"),
         ]
 
+    def test_bulk_writes_keep_the_list_current(self, client, redis):
+        celery = make_topic("Celery", "A task queue.")
+        Topic.objects.filter(pk=celery.pk).update(summary="Often uses Redis as its broker.")
+        Link.objects.bulk_create(
+            [Link(topic=celery, url="https://example.com/c", title="Guide", description="Redis.")]
+        )
+
+        assert mentioned_in(client, redis) == [("Celery", "topic"), ("Guide", "link in Celery")]
+
+        Topic.objects.filter(pk=celery.pk).update(summary="A task queue.")
+
+        assert mentioned_in(client, redis) == [("Guide", "link in Celery")]
+
     def test_it_has_no_section_when_nothing_mentions_the_topic(self, client, redis):
         html = client.get(redis.get_absolute_url()).content.decode()
 

@@ -3,9 +3,11 @@
 import re
 
 import pytest
+from django.db import connection
 from django.test import Client
 from django.urls import reverse
 
+from glossary.caching import TIMEOUT
 from glossary.models import ContentRevision, Link, Topic
 
 PAGES = ["home", "topic"]
@@ -95,8 +97,62 @@ def test_another_processs_edit_shows_within_the_reuse_time(client, topic, monkey
     client.get(topic.get_absolute_url())
     # As another process would: the row changes, this process's signals never fire.
     ContentRevision.objects.update_or_create(pk=1, defaults={"number": 99})
-    Topic.objects.filter(pk=topic.pk).update(name="Postgres")
+    with connection.cursor() as cursor:
+        cursor.execute("UPDATE glossary_topic SET name = 'Postgres' WHERE id = %s", [topic.pk])
 
     assert "Postgres<" not in client.get(topic.get_absolute_url()).text
     monkeypatch.setattr(ContentRevision, "REUSE_SECONDS", 0)
     assert "Postgres<" in client.get(topic.get_absolute_url()).text
+
+
+def stored_pages(settings):
+    """(key, seconds to live or None) of each page in this test's cache, either backend."""
+    from django.core.cache import cache
+
+    prefix = settings.CACHES["default"]["KEY_PREFIX"]
+    if "RedisCache" in settings.CACHES["default"]["BACKEND"]:
+        client = cache._cache.get_client()
+        return [(key, client.ttl(key)) for key in client.keys(f"{prefix}:*")]
+    return [(key, None) for key in cache._cache if key.startswith(f"{prefix}:")]
+
+
+def test_made_up_query_strings_share_one_cached_copy_of_a_page(client, topic, settings):
+    for n in range(20):
+        assert client.get(f"{topic.get_absolute_url()}?junk={n}").status_code == 200
+
+    assert len(stored_pages(settings)) == 1
+
+
+def test_the_page_cache_is_bounded(client, db, settings):
+    topics = [Topic(name=f"Topic {n}", slug=f"topic-{n}") for n in range(520)]
+    Topic.objects.bulk_create(topics)
+    for topic in topics:
+        client.get(topic.get_absolute_url())
+
+    pages = stored_pages(settings)
+    if "RedisCache" in settings.CACHES["default"]["BACKEND"]:
+        # Redis keeps what it is given until it expires.
+        assert all(0 < ttl <= TIMEOUT for _, ttl in pages)
+    else:
+        assert len(pages) <= settings.CACHES["default"]["OPTIONS"]["MAX_ENTRIES"] < 520
+
+
+def test_query_parameters_a_view_reads_get_pages_of_their_own(rf, db, settings):
+    from django.contrib.auth.models import AnonymousUser
+    from django.http import HttpResponse
+
+    from glossary.caching import cache_page_for_readers
+
+    @cache_page_for_readers(query=("page",))
+    def numbered(request):
+        return HttpResponse(f"page {request.GET.get('page', '1')}")
+
+    def visit(url):
+        request = rf.get(url)
+        request.user = AnonymousUser()
+        return numbered(request).content.decode()
+
+    assert visit("/list/?page=2") == "page 2"
+    assert visit("/list/?page=3") == "page 3"
+    assert visit("/list/?page=2&junk=1") == "page 2"
+    assert len(stored_pages(settings)) == 2

@@ -105,3 +105,50 @@ def test_workers_mode_without_redis_is_refused():
     result = manage("check", RUNNER_MODE="workers")
     assert result.returncode != 0
     assert "RUNNER_MODE=workers needs REDIS_URL" in result.stderr
+
+
+def settings_read_with(reader):
+    """The names of the variables config/settings reads with reader (env_bool, env_int)."""
+    names = set()
+    for path in (ROOT / "config" / "settings").glob("*.py"):
+        names |= set(re.findall(rf'{reader}\(\s*"([A-Z_]+)"', path.read_text()))
+    return sorted(names)
+
+
+def check_production_with(**env):
+    return manage(
+        "check",
+        DJANGO_SETTINGS_MODULE="config.settings.production",
+        SECRET_KEY=GOOD_KEY,
+        DATABASE_URL="postgres://user@db.example:5432/glossary",  # read, never reached
+        **env,
+    )
+
+
+@pytest.mark.parametrize("name", settings_read_with("env_bool"))
+@pytest.mark.parametrize("value", ["1"])
+def test_every_boolean_setting_refuses_a_lenient_value_in_one_line(name, value):
+    result = check_production_with(**{name: value})
+
+    assert result.returncode != 0
+    assert result.stderr == (
+        f"Configuration error: {name} must be 'true' or 'false', not {value!r}.\n"
+    )
+
+
+@pytest.mark.parametrize("name", settings_read_with("env_int"))
+@pytest.mark.parametrize("value", ["ten", "-1"])
+def test_every_number_setting_refuses_a_bad_value_in_one_line(name, value):
+    result = check_production_with(**{name: value})
+
+    assert result.returncode != 0
+    assert re.fullmatch(
+        rf"Configuration error: {name} must be a whole number of at least \d+, not '{value}'\.\n",
+        result.stderr,
+    ), result.stderr
+
+
+def test_the_database_connect_timeout_cannot_be_turned_off():
+    result = check_production_with(DATABASE_CONNECT_TIMEOUT="0")
+
+    assert "DATABASE_CONNECT_TIMEOUT must be a whole number of at least 1" in result.stderr

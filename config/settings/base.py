@@ -5,6 +5,7 @@ Development defaults: a SQLite file and the in-memory channel layer. Set DATABAS
 """
 
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -34,6 +35,7 @@ INSTALLED_APPS = [
     "channels",
     "glossary",
     "examples",
+    "axes",
 ]
 
 MIDDLEWARE = [
@@ -46,6 +48,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
+    "glossary.middleware.DatabaseUnavailableMiddleware",
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -74,7 +78,13 @@ try:
 except ValueError as error:
     raise ImproperlyConfigured(f"DATABASE_URL is not a database URL: {error}") from None
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
-    DATABASES["default"]["OPTIONS"] = {"pool": True}
+    DATABASES["default"]["OPTIONS"] = {
+        # When the database is down, a reader waits this long for a 503 page and a
+        # command this long for its error, instead of the pool's default 30 s.
+        "pool": {"timeout": env_int("DATABASE_POOL_TIMEOUT", 3, minimum=1)},
+        # 0 would mean no timeout at all.
+        "connect_timeout": env_int("DATABASE_CONNECT_TIMEOUT", 3, minimum=1),
+    }
 
 REDIS_URL = os.environ.get("REDIS_URL", "")
 if REDIS_URL:
@@ -101,10 +111,24 @@ else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
 
 # Cached pages are keyed on the content revision, so a per-process memory cache is
-# never stale; Redis lets all processes share what one has rendered.
+# never stale; Redis lets all processes share what one has rendered. Both are bounded:
+# memory by an entry count, Redis by each page's timeout (glossary/caching.py).
 if REDIS_URL:
     CACHES = {
-        "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            # Pages render without the cache when Redis is down; a hung Redis must not
+            # hang them either.
+            "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
+        }
+    }
+else:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+            "OPTIONS": {"MAX_ENTRIES": 500},
+        }
     }
 
 # "local": each Daphne process runs snippets itself. "workers": Daphne hands runs to
@@ -119,6 +143,23 @@ if RUNNER_MODE == "workers" and not REDIS_URL:
     )
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# The admin login is throttled (django-axes): after AXES_FAILURE_LIMIT wrong passwords from
+# one address, or for one username, that address or username is locked out for
+# AXES_COOLOFF_TIME, even with the right password. The address is REMOTE_ADDR: the peer,
+# or with Daphne's --proxy-headers what the proxy forwarded (django-ipware, which would
+# read headers itself, is not installed).
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env_int("ADMIN_LOGIN_FAILURE_LIMIT", 5, minimum=1)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("ADMIN_LOGIN_LOCKOUT_MINUTES", 15, minimum=1))
+AXES_LOCKOUT_PARAMETERS = ["ip_address", "username"]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "locked_out.html"
+# Logs name the address; a username may be a password typed in the wrong box.
+AXES_SENSITIVE_PARAMETERS = ["username"]
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -178,5 +219,12 @@ LOGGING = {
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": "INFO"},
-    "loggers": {"django.db.backends": {"level": "INFO"}},
+    "loggers": {
+        "django.db.backends": {"level": "INFO"},
+        # The pool logs every failed reconnection attempt; the site reports an outage
+        # once instead (glossary.outages).
+        "psycopg.pool": {"level": "ERROR"},
+        # Lockouts are warnings; each attempt and start-up would be noise at INFO.
+        "axes": {"level": "WARNING"},
+    },
 }

@@ -1,7 +1,18 @@
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
+from django.db import transaction
 
-from glossary.models import Topic
+from glossary.models import Snippet, Topic
+
+# What a verification result depends on, and the fields that hold it.
+VERIFIED_INPUTS = ("code", "runtime")
+VERIFICATION_FIELDS = (
+    "verification",
+    "verified_output",
+    "verified_at",
+    "verified_wall_ms",
+    "verified_versions",
+)
 
 
 class Command(BaseCommand):
@@ -9,12 +20,30 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument(
-            "--force", action="store_true", help="Load even if topics exist (updates them)."
+            "--force",
+            action="store_true",
+            help="Load even if topics exist (updates them; unchanged snippets stay verified).",
         )
 
     def handle(self, *args, force=False, **options):
         if Topic.objects.exists() and not force:
             self.stdout.write("The glossary already has content; seed not loaded.")
             return
-        call_command("loaddata", "glossary", verbosity=options["verbosity"])
-        call_command("rebuildmentions", verbosity=options["verbosity"])
+        with transaction.atomic():
+            # The fixture carries no verification, so loading it would reset every snippet.
+            before = {snippet.slug: snippet for snippet in Snippet.objects.all()}
+            call_command("loaddata", "glossary", verbosity=options["verbosity"])
+            call_command("rebuildmentions", verbosity=options["verbosity"])
+            kept = [
+                snippet
+                for snippet in Snippet.objects.filter(slug__in=before)
+                if inputs(snippet) == inputs(before[snippet.slug])
+            ]
+            for snippet in kept:
+                for field in VERIFICATION_FIELDS:
+                    setattr(snippet, field, getattr(before[snippet.slug], field))
+            Snippet.objects.bulk_update(kept, VERIFICATION_FIELDS)
+
+
+def inputs(snippet):
+    return [getattr(snippet, field) for field in VERIFIED_INPUTS]
