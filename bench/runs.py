@@ -74,6 +74,9 @@ def server_env(database, warm_pool):
         "DATABASE_URL": f"sqlite:///{database}",
         "SNIPPET_RUNS_PER_MINUTE": "1000000",
         "SNIPPET_QUEUE_SIZE": "1000",
+        # Every bench client comes from one address.
+        "SNIPPET_RUNS_PER_CLIENT": "1000",
+        "SNIPPET_QUEUED_PER_CLIENT": "1000",
         "SNIPPET_WARM_POOL": str(warm_pool),
     }
 

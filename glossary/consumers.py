@@ -1,35 +1,72 @@
 import asyncio
+import ipaddress
 import json
 import logging
 import signal
 import time
-from collections import defaultdict, deque
+from collections import deque
 from contextlib import aclosing
+from importlib import import_module
+from types import SimpleNamespace
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
+from django.contrib import auth
+from django.db import DatabaseError
 
 from . import runner, workers
 from .models import Snippet
 
 MAX_MESSAGE_BYTES = 1024
+# A reader rarely earns an error. A socket answered with more than ERROR_BURST of them
+# (given back at ERRORS_PER_SECOND) is flooding: it gets no more answers and is closed.
+ERROR_BURST = 10
+ERRORS_PER_SECOND = 0.5
+# 1008 (policy violation) in the range an application may send: autobahn, under Daphne,
+# refuses every code but 1000 and 3000-4999 from the server side.
+POLICY_VIOLATION = 4008
+# More unread messages than a reader could send by hand, and more output than a reader
+# leaves unread, by far (see BacklogGuard).
+MAX_BACKLOG = 64
+MAX_UNSENT_BYTES = 1024 * 1024
+
 RUN_FAILED = "The run failed on the server; try again in a minute."
 
 logger = logging.getLogger(__name__)
 
 
+def client_key(scope):
+    """Whom the rate limit and run shares count: the client's address (see
+    glossary.proxies), an IPv6 one by its /64, which one subscriber usually holds whole."""
+    host = (scope.get("client") or ["unknown"])[0]
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return host
+    if address.version == 6:
+        if address.ipv4_mapped:
+            return str(address.ipv4_mapped)
+        return str(ipaddress.ip_network(f"{address}/64", strict=False))
+    return str(address)
+
+
 class RateLimiter:
-    """At most SNIPPET_RUNS_PER_MINUTE runs a minute for each client address (this process)."""
+    """At most SNIPPET_RUNS_PER_MINUTE runs a minute for each client (this process).
 
-    window = 60
+    Clients idle for a window are forgotten, so memory follows the recent clients only.
+    """
 
-    def __init__(self):
-        self.starts = defaultdict(deque)
+    def __init__(self, window=60):
+        self.window = window
+        self.starts = {}
+        self.swept = time.monotonic()
 
     def allow(self, client):
         now = time.monotonic()
-        starts = self.starts[client]
+        if now - self.swept > self.window:
+            self.forget_idle(now)
+        starts = self.starts.setdefault(client, deque())
         while starts and now - starts[0] > self.window:
             starts.popleft()
         if len(starts) >= settings.SNIPPET_RUNS_PER_MINUTE:
@@ -37,8 +74,32 @@ class RateLimiter:
         starts.append(now)
         return True
 
+    def forget_idle(self, now):
+        self.starts = {
+            client: starts
+            for client, starts in self.starts.items()
+            if starts and now - starts[-1] <= self.window
+        }
+        self.swept = now
+
 
 rate_limiter = RateLimiter()
+
+
+class Allowance:
+    """A token bucket: spend() says whether the socket is still within its allowance."""
+
+    def __init__(self, burst, per_second):
+        self.burst = self.left = burst
+        self.per_second = per_second
+        self.updated = time.monotonic()
+
+    def spend(self, amount=1):
+        now = time.monotonic()
+        self.left = min(self.burst, self.left + (now - self.updated) * self.per_second)
+        self.updated = now
+        self.left -= amount
+        return self.left >= 0
 
 
 class SnippetRunConsumer(AsyncWebsocketConsumer):
@@ -55,12 +116,16 @@ class SnippetRunConsumer(AsyncWebsocketConsumer):
     async def connect(self):
         self.slug = self.scope["url_route"]["kwargs"]["slug"]
         self.task = None
+        self.errors = Allowance(ERROR_BURST, ERRORS_PER_SECOND)
+        self.flooded = False
         await self.accept()
 
     async def disconnect(self, code):
         await self.stop_run()
 
     async def receive(self, text_data=None, bytes_data=None):
+        if self.flooded:
+            return  # sent before the close; nothing more is answered
         if bytes_data is not None or len(text_data.encode()) > MAX_MESSAGE_BYTES:
             return await self.send_error(
                 f"Messages are JSON text of at most {MAX_MESSAGE_BYTES} bytes."
@@ -82,37 +147,53 @@ class SnippetRunConsumer(AsyncWebsocketConsumer):
     async def start_run(self):
         if self.task and not self.task.done():
             return await self.send_error("This snippet is already running; cancel it first.")
-        snippet = await self.find_snippet()
+        try:
+            snippet = await self.find_snippet()
+        except DatabaseError:
+            logger.exception("Could not look up snippet %r", self.slug)
+            return await self.send_error(
+                "The site's database cannot be reached right now; try again in a minute."
+            )
         if snippet is None:
             return await self.send_error(f"There is no snippet called {self.slug!r}.")
         if not snippet.is_runnable:
             return await self.send_error(
                 f"This snippet is display-only: {snippet.display_only_reason}"
             )
-        client = (self.scope.get("client") or ["unknown"])[0]
+        client = client_key(self.scope)
         if not rate_limiter.allow(client):
             return await self.send_error("Too many runs from your address; wait a minute.")
-        self.task = asyncio.create_task(self.relay(snippet))
+        self.task = asyncio.create_task(self.relay(snippet, client))
 
     @database_sync_to_async
     def find_snippet(self):
         """The socket's snippet if this user may run it. Closes the connection afterwards,
         which a long-lived socket would otherwise hold (and, pooled, never give back)."""
-        user = self.scope.get("user")
+        user = self.current_user()
         visible = Snippet.objects.visible_to(user) if user else Snippet.objects.published()
         return visible.filter(slug=self.slug).first()
 
-    async def relay(self, snippet):
+    def current_user(self):
+        """The session's user as of now, not as of the handshake: a curator who has logged
+        out (or whose session expired) no longer runs drafts on a socket left open."""
+        session = self.scope.get("session")
+        if session is None:
+            return None
+        engine = import_module(settings.SESSION_ENGINE)
+        fresh = SimpleNamespace(session=engine.SessionStore(session.session_key))
+        return auth.get_user(fresh)
+
+    async def relay(self, snippet, client):
         self.started = time.monotonic()
         started = ended = False
         try:
             # aclosing: a cancelled relay has stopped the run by the time its task is done.
-            async with aclosing(self.run_events(snippet)) as events:
+            async with aclosing(self.run_events(snippet, client)) as events:
                 async for event in events:
                     if event["type"] == "start":
                         self.started, started = time.monotonic(), True
                     ended = event["type"] in ("exit", "error")
-                    await self.send(text_data=json.dumps(event))
+                    await self.send(text_data=runner.encode(event))
         except Exception:
             logger.exception("A run of %s failed.", self.slug)
         if not ended:
@@ -122,13 +203,13 @@ class SnippetRunConsumer(AsyncWebsocketConsumer):
                 end = runner.lost_event(RUN_FAILED, wall_ms)
             else:
                 end = runner.error_event(RUN_FAILED)
-            await self.send(text_data=json.dumps(end))
+            await self.send(text_data=runner.encode(end))
 
-    def run_events(self, snippet):
+    def run_events(self, snippet, client):
         """The run's events, from this process (RUNNER_MODE=local) or a run worker."""
         if settings.RUNNER_MODE == "workers":
-            return workers.run_on_worker(snippet.code, snippet.runtime)
-        return runner.run_queued(snippet.code, snippet.runtime)
+            return workers.run_on_worker(snippet.code, snippet.runtime, client)
+        return runner.run_queued(snippet.code, snippet.runtime, client=client)
 
     async def cancel_run(self):
         if not await self.stop_run():
@@ -142,7 +223,7 @@ class SnippetRunConsumer(AsyncWebsocketConsumer):
             "wall_ms": round((time.monotonic() - self.started) * 1000),
             "truncated": False,
         }
-        await self.send(text_data=json.dumps(exit_event))
+        await self.send(text_data=runner.encode(exit_event))
 
     async def stop_run(self):
         """Cancel the run, if any, and wait until its processes are gone."""
@@ -156,4 +237,91 @@ class SnippetRunConsumer(AsyncWebsocketConsumer):
         return True
 
     async def send_error(self, message):
+        if not self.errors.spend():
+            return await self.close_flooded()
         await self.send(text_data=json.dumps({"type": "error", "message": message}))
+
+    async def close_flooded(self):
+        self.flooded = True
+        await self.stop_run()
+        await self.close(code=POLICY_VIOLATION)
+
+
+class UnknownPathConsumer(AsyncWebsocketConsumer):
+    """Refuses the handshake (HTTP 403) of a WebSocket at any path the site does not serve."""
+
+    async def connect(self):
+        await self.close()
+
+
+class BacklogGuard:
+    """Bounds what one WebSocket can make Daphne hold, both ways.
+
+    Incoming: Daphne reads every frame as it arrives and queues it for the application
+    without limit, many times faster than a consumer handles them, so a flood of small
+    messages would grow the server's memory however quickly each is refused. Daphne hands
+    the application that queue's get(), so the backlog can be seen: past MAX_BACKLOG
+    messages the socket is closed and whatever else arrives is dropped unread.
+
+    Outgoing: what a client does not read waits in the connection's write buffer, which
+    Twisted marks full (producerPaused) past 64 KiB. Past MAX_UNSENT_BYTES sent while it
+    stays full, the socket is closed and nothing more is queued for it.
+
+    Either way it closes with POLICY_VIOLATION; Daphne drops the connection a second
+    later if the client does not answer the close. Under another server (the tests'
+    communicator) only what that server exposes is guarded.
+    """
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "websocket":
+            return await self.app(scope, receive, send)
+        connection = GuardedConnection(receive, send)
+        return await self.app(scope, connection.receive, connection.send)
+
+
+class GuardedConnection:
+    def __init__(self, receive, send):
+        self.queue = getattr(receive, "__self__", None)
+        self._receive = receive
+        self._send = send
+        self.closed = False
+        self.unsent = 0
+        self.transport = None
+
+    async def receive(self):
+        if not isinstance(self.queue, asyncio.Queue):
+            return await self._receive()
+        if self.queue.qsize() > MAX_BACKLOG:
+            await self.close()
+        while self.closed:
+            message = await self.queue.get()
+            if message["type"] == "websocket.disconnect":
+                return message
+        return await self.queue.get()
+
+    async def send(self, message):
+        if self.closed:
+            return
+        if message["type"] == "websocket.send":
+            if getattr(self.transport, "producerPaused", False):
+                self.unsent += len(message.get("text") or message.get("bytes") or "")
+                if self.unsent > MAX_UNSENT_BYTES:
+                    return await self.close()
+            else:
+                self.unsent = 0
+        if message["type"] == "websocket.close":
+            self.closed = True
+        await self._send(message)
+        if message["type"] == "websocket.accept":
+            # Daphne's send is partial(handle_reply, protocol), the protocol autobahn's,
+            # on a Twisted connection.
+            protocol = (getattr(self._send, "args", None) or [None])[0]
+            self.transport = getattr(protocol, "transport", None)
+
+    async def close(self):
+        if not self.closed:
+            await self.send({"type": "websocket.close", "code": POLICY_VIOLATION})
+        self.closed = True

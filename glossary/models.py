@@ -1,6 +1,7 @@
 import time
 from urllib.parse import urlsplit, urlunsplit
 
+from django.conf import settings
 from django.contrib.postgres.search import SearchVectorField
 from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator, URLValidator
@@ -76,7 +77,8 @@ class DerivedFieldsQuerySet(models.QuerySet):
         for obj in objs:
             obj.derive_fields()
         created = super().bulk_create(objs, *args, **kwargs)
-        termlinks.rebuild_mentions()
+        if settings.TRACK_CONTENT_CHANGES:
+            termlinks.rebuild_mentions()
         return created
 
     def bulk_update(self, objs, fields, *args, **kwargs):
@@ -86,7 +88,7 @@ class DerivedFieldsQuerySet(models.QuerySet):
                 obj.derive_fields()
             fields = {*fields, *self.model.derived_fields}
         count = super().bulk_update(objs, fields, *args, **kwargs)
-        if set(fields) & MENTION_SOURCES:
+        if set(fields) & MENTION_SOURCES and settings.TRACK_CONTENT_CHANGES:
             termlinks.rebuild_mentions()
         return count
 
@@ -98,7 +100,7 @@ class DerivedFieldsQuerySet(models.QuerySet):
         count = super().update(**kwargs)
         for obj in self.model._base_manager.filter(pk__in=pks):
             obj.save(update_fields=self.model.derived_fields)
-        if set(kwargs) & MENTION_SOURCES:
+        if set(kwargs) & MENTION_SOURCES and settings.TRACK_CONTENT_CHANGES:
             termlinks.rebuild_mentions()
         return count
 
@@ -570,13 +572,13 @@ class ContentRevision(models.Model):
 
 @receiver([post_save, post_delete])
 def bump_revision_on_change(sender, **kwargs):
-    if sender in (Topic, Link, Snippet):
+    if sender in (Topic, Link, Snippet) and settings.TRACK_CONTENT_CHANGES:
         ContentRevision.bump()
 
 
 @receiver(m2m_changed, sender=Topic.see_also.through)
 def bump_revision_on_see_also_change(sender, action, **kwargs):
-    if action.startswith("post_"):
+    if action.startswith("post_") and settings.TRACK_CONTENT_CHANGES:
         ContentRevision.bump()
 
 
@@ -593,7 +595,7 @@ def update_mentions_on_topic_save(sender, instance, created, update_fields, raw,
 
     Fixture loads save raw: loadseed rebuilds once at the end instead.
     """
-    if raw:
+    if raw or not settings.TRACK_CONTENT_CHANGES:
         return
     changed = changed_fields(instance, created, update_fields)
     if changed & {"name", "aliases", "unlinked_terms"} and instance.terms_changed():
@@ -606,7 +608,9 @@ def update_mentions_on_topic_save(sender, instance, created, update_fields, raw,
 @receiver(post_save, sender=Snippet)
 @receiver(post_save, sender=Link)
 def update_mentions_on_text_save(sender, instance, created, update_fields, raw, **kwargs):
-    if not raw and changed_fields(instance, created, update_fields) & {"description", "topic"}:
+    if raw or not settings.TRACK_CONTENT_CHANGES:
+        return
+    if changed_fields(instance, created, update_fields) & {"description", "topic"}:
         termlinks.refresh_mentions(instance)
 
 

@@ -50,11 +50,13 @@ import functools
 import hashlib
 import json
 import logging
+import math
 import os
 import random
 import secrets
 import shutil
 import signal
+import stat
 import subprocess
 import sys
 import tempfile
@@ -337,8 +339,36 @@ class DatabaseBuildError(Exception):
     pass
 
 
+def private_directory(path):
+    """path as a directory only this server's user can use, made (0700) if missing.
+
+    Every sandbox gets a copy of what is in it: a directory someone else made first, or
+    a symlink they planted, is refused rather than trusted.
+    """
+    path = Path(path)
+    try:
+        path.mkdir(mode=0o700, parents=True)
+    except FileExistsError:
+        pass
+    info = os.lstat(path)
+    problem = None
+    if stat.S_ISLNK(info.st_mode):
+        problem = "is a symbolic link"
+    elif not stat.S_ISDIR(info.st_mode):
+        problem = "is not a directory"
+    elif info.st_uid != os.geteuid():
+        problem = f"belongs to uid {info.st_uid}, not to this server's uid {os.geteuid()}"
+    elif info.st_mode & 0o077:
+        problem = f"has mode {stat.S_IMODE(info.st_mode):04o}; it must be 0700"
+    if problem:
+        logger.error("Refusing the cache directory %s: it %s", path, problem)
+        raise DatabaseBuildError(f"the cache directory {path} {problem} (SNIPPET_CACHE_DIR)")
+    return path
+
+
 def template_database():
-    """Path of a migrated SQLite database with the seed fixture, built once and cached.
+    """Path of a migrated SQLite database with the seed fixture, built once and cached
+    in SNIPPET_CACHE_DIR.
 
     The cache key covers what shapes the database: the apps' migrations, fixtures and
     Django's version (for contrib migrations). Blocking: call it in a thread.
@@ -352,12 +382,11 @@ def template_database():
     digest = hashlib.sha256(django.get_version().encode())
     for path in inputs:
         digest.update(str(path.relative_to(base_dir)).encode() + b"\0" + path.read_bytes())
-    cache_dir = Path(tempfile.gettempdir()) / "db-glossary-cache"
+    cache_dir = private_directory(settings.SNIPPET_CACHE_DIR)
     target = cache_dir / f"{digest.hexdigest()[:16]}.sqlite3"
     with _template_lock:
         if target.exists():
             return target
-        cache_dir.mkdir(mode=0o700, exist_ok=True)
         partial = target.with_suffix(f".{os.getpid()}.partial")
         partial.unlink(missing_ok=True)
         env = {
@@ -902,8 +931,9 @@ class SqlRecords:
     """Splits a Django run's stdout into text and query records.
 
     A record is "\x1e" + a JSON object with "type": "sql" + "\n", written at once but
-    maybe read in pieces. Anything that is not a valid record (bad JSON, another type, no
-    newline within SQL_RECORD_CHARS, cut off at the end) passes through as stdout text.
+    maybe read in pieces. Anything that is not a valid record (bad JSON, another type or
+    shape, no newline within SQL_RECORD_CHARS, cut off at the end) passes through as
+    stdout text.
     """
 
     def __init__(self):
@@ -941,19 +971,80 @@ class SqlRecords:
 
     @staticmethod
     def _event(record):
+        """The sql event a record holds, or None if it is not exactly one.
+
+        The snippet writes these records, so they are checked as any input: no NaN or
+        Infinity (not JSON; browsers refuse them), no integer msgpack cannot carry to a
+        run worker's reader, no nesting deeper than a query's parameters need.
+        """
         try:
-            event = json.loads(record[len(SQL_RECORD_START) :])
-        except ValueError:
+            fields = json.loads(record[len(SQL_RECORD_START) :], parse_constant=_not_json)
+        except (ValueError, RecursionError):
             return None
-        if isinstance(event, dict) and event.get("type") == "sql":
-            return event
-        return None
+        if not isinstance(fields, dict) or fields.get("type") != "sql":
+            return None
+        if not fields.keys() >= set(SQL_EVENT_FIELDS):
+            return None
+        event = {name: fields[name] for name in SQL_EVENT_FIELDS}
+        # The panel's layout of the query (examples/sqlreport.py), when the reporter sent it.
+        event |= {name: fields[name] for name in SQL_EVENT_LAYOUT if name in fields}
+        valid = (
+            isinstance(event["sql"], str)
+            and _is_params(event["params"])
+            and _is_number(event["ms"])
+            and (event["line"] is None or _is_integer(event["line"]))
+            and (event["plan"] is None or isinstance(event["plan"], str))
+            and all(
+                event.get(name) is None or isinstance(event[name], str) for name in SQL_EVENT_LAYOUT
+            )
+        )
+        return event if valid else None
 
     @staticmethod
     def _text_event(plain):
         text = "".join(plain)
         plain.clear()
         return [{"type": "stdout", "text": text}] if text else []
+
+
+SQL_EVENT_FIELDS = ("type", "sql", "params", "ms", "line", "plan")
+SQL_EVENT_LAYOUT = ("formatted", "short")
+SQL_PARAMS_DEPTH = 4
+INTEGERS = range(-(2**63), 2**63)
+
+
+def _not_json(constant):
+    raise ValueError(f"{constant} is not JSON")
+
+
+def _is_integer(value):
+    return type(value) is int and value in INTEGERS
+
+
+def _is_number(value):
+    # Floats are finite: the parser refuses NaN and Infinity, and overflows to Infinity
+    # only for literals such as 1e999.
+    return _is_integer(value) or (type(value) is float and math.isfinite(value))
+
+
+def _is_params(value, depth=0):
+    """None, or a list or dict of JSON scalars (nested a little: list parameters)."""
+    if depth > SQL_PARAMS_DEPTH:
+        return False
+    if isinstance(value, list):
+        return all(_is_params(item, depth + 1) or _is_scalar(item) for item in value)
+    if isinstance(value, dict):
+        return all(_is_params(item, depth + 1) or _is_scalar(item) for item in value.values())
+    return depth == 0 and value is None
+
+
+def _is_scalar(value):
+    return value is None or isinstance(value, str | bool) or _is_number(value)
+
+
+def encode(event):
+    """An event as strict JSON text, the only form in which events leave the server."""
+    return json.dumps(event, allow_nan=False)
 
 
 def _status(returncode, sandboxed):
@@ -989,36 +1080,73 @@ class Busy(Exception):
 
 
 class RunSlots:
-    """At most `slots` concurrent runs (in this process) and a bounded queue of waiters."""
+    """At most `slots` concurrent runs (in this process) and a bounded queue of waiters.
 
-    def __init__(self, slots, queue_size):
+    Each client gets a fair share: at most `client_runs` running and `client_queued`
+    waiting (None: no share), and a free slot goes to the waiter whose client has the
+    fewest runs going, so one client flooding the server does not keep others waiting.
+    """
+
+    def __init__(self, slots, queue_size, client_runs=None, client_queued=None):
         self.slots = slots
         self.queue_size = queue_size
+        self.client_runs = client_runs
+        self.client_queued = client_queued
         self.running = 0
         self.waiting = collections.deque()
+        self.running_of = collections.Counter()
 
-    def hold(self):
+    def hold(self, client=None):
         """A ticket: `async with slots.hold() as ticket: async for event in ticket.wait()`.
 
-        Raises Busy at once when every slot is taken and the queue is full.
+        Raises Busy at once when every slot is taken and the queue is full, or when the
+        client has its share running and waiting already.
         """
+        if client is not None and self.client_runs is not None:
+            waiting = sum(ticket.client == client for ticket in self.waiting)
+            runs_at_once = self.running_of[client] < self.client_runs and self.running < self.slots
+            if waiting >= self.client_queued and not runs_at_once:
+                raise Busy(
+                    f"You have {self.running_of[client]} runs going and {waiting} waiting, "
+                    "your share of this server; wait for one to finish."
+                )
         if self.running >= self.slots and len(self.waiting) >= self.queue_size:
             raise Busy("The server is busy running other snippets; try again in a minute.")
-        return Ticket(self)
+        return Ticket(self, client)
+
+    def _may_run(self, ticket):
+        return (
+            ticket.client is None
+            or self.client_runs is None
+            or self.running_of[ticket.client] < self.client_runs
+        )
 
     def _grant(self):
-        while self.waiting and self.running < self.slots:
-            ticket = self.waiting.popleft()
+        while self.running < self.slots:
+            eligible = [ticket for ticket in self.waiting if self._may_run(ticket)]
+            if not eligible:
+                break
+            # min() keeps the first of equals: queue order among clients as busy.
+            ticket = min(eligible, key=lambda ticket: self.running_of[ticket.client])
+            self.waiting.remove(ticket)
             ticket.granted = True
             self.running += 1
+            self.running_of[ticket.client] += 1
             ticket.changed.set()
         for ticket in self.waiting:  # positions moved
             ticket.changed.set()
 
+    def _release(self, ticket):
+        self.running -= 1
+        self.running_of[ticket.client] -= 1
+        if not self.running_of[ticket.client]:
+            del self.running_of[ticket.client]
+
 
 class Ticket:
-    def __init__(self, slots):
+    def __init__(self, slots, client=None):
         self.slots = slots
+        self.client = client
         self.granted = False
         self.changed = asyncio.Event()
         slots.waiting.append(self)
@@ -1040,7 +1168,7 @@ class Ticket:
 
     async def __aexit__(self, *exc_info):
         if self.granted:
-            self.slots.running -= 1
+            self.slots._release(self)
         else:
             self.slots.waiting.remove(self)
         self.slots._grant()
@@ -1052,15 +1180,23 @@ _default_slots = None
 def default_slots():
     global _default_slots
     if _default_slots is None:
-        _default_slots = RunSlots(settings.SNIPPET_RUN_SLOTS, settings.SNIPPET_QUEUE_SIZE)
+        _default_slots = RunSlots(
+            settings.SNIPPET_RUN_SLOTS,
+            settings.SNIPPET_QUEUE_SIZE,
+            settings.SNIPPET_RUNS_PER_CLIENT,
+            settings.SNIPPET_QUEUED_PER_CLIENT,
+        )
     return _default_slots
 
 
-async def run_queued(code, runtime, limits=None, slots=None) -> AsyncIterator[dict]:
-    """run(), after waiting for a free slot (queued events) or refusing when busy."""
+async def run_queued(code, runtime, limits=None, slots=None, client=None) -> AsyncIterator[dict]:
+    """run(), after waiting for a free slot (queued events) or refusing when busy.
+
+    client: whose run it is (an address), for the client's fair share of the slots.
+    """
     slots = slots or default_slots()
     try:
-        ticket = slots.hold()
+        ticket = slots.hold(client)
     except Busy as busy:
         yield error_event(str(busy))
         return

@@ -9,8 +9,9 @@ Redis channel layer, so any number of each can share one Redis:
                                      run.stopped   └──────────── RunWorkerConsumer
                                                                  drives runner.run_queued()
 
-- run.request {run, code, runtime, reply_to, sent}: sent to "snippet-runs"; reply_to is a
-  channel of the run's own, so the relay needs nothing from the consumer's dispatch loop.
+- run.request {run, code, runtime, client, reply_to, sent}: sent to "snippet-runs"; reply_to
+  is a channel of the run's own, so the relay needs nothing from the consumer's dispatch
+  loop; client is whose run it is, for the client's fair share of the worker's slots.
 - run.events {run, worker, seq, events}: the runner's events in batches (see Outbox), at
   least one a second as a heartbeat. `worker` is the worker's own channel; `seq` lets the
   reader notice a missing batch.
@@ -113,7 +114,7 @@ class RunFailed(Exception):
 # The Daphne side ---------------------------------------------------------------------
 
 
-async def run_on_worker(code, runtime):
+async def run_on_worker(code, runtime, client=None):
     """Hand a run to a run worker and yield its events as they arrive.
 
     The same events and contract as runner.run_queued(): closing the generator (or
@@ -127,6 +128,7 @@ async def run_on_worker(code, runtime):
         "run": run_id,
         "code": code,
         "runtime": runtime,
+        "client": client,
         "reply_to": reply_to,
         "sent": time.time(),
     }
@@ -331,7 +333,13 @@ class RunWorkerConsumer(AsyncConsumer):
             return
         logger.info("Took run %s", run_id)
         task = asyncio.create_task(
-            self.serve(run_id, message["code"], message["runtime"], message["reply_to"])
+            self.serve(
+                run_id,
+                message["code"],
+                message["runtime"],
+                message["reply_to"],
+                message.get("client"),
+            )
         )
         self.runs[run_id] = task
         task.add_done_callback(lambda _: self.runs.pop(run_id, None))
@@ -352,10 +360,10 @@ class RunWorkerConsumer(AsyncConsumer):
         except (ChannelFull, *LAYER_ERRORS) as error:
             logger.warning("Could not confirm the cancel of run %s: %r", message["run"], error)
 
-    async def serve(self, run_id, code, runtime, reply_to):
+    async def serve(self, run_id, code, runtime, reply_to, client):
         outbox = Outbox(self.channel_layer, reply_to, run_id, self.channel_name)
         events = asyncio.Queue()
-        producer = asyncio.create_task(produce(code, runtime, events))
+        producer = asyncio.create_task(produce(code, runtime, events, client))
         try:
             while True:
                 if outbox.until_due() == 0:
@@ -378,11 +386,11 @@ class RunWorkerConsumer(AsyncConsumer):
             await asyncio.gather(producer, return_exceptions=True)
 
 
-async def produce(code, runtime, events):
+async def produce(code, runtime, events, client):
     """Put the run's events on the queue, then None."""
     started = None
     try:
-        async for event in runner.run_queued(code, runtime):
+        async for event in runner.run_queued(code, runtime, client=client):
             if event["type"] == "start":
                 started = time.monotonic()
             events.put_nowait(event)

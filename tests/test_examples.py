@@ -226,13 +226,21 @@ def test_sql_events_carry_the_query_laid_out_with_its_parameters_written_in():
 
     records = sql_records(result.stdout)
     topic_insert = records[0]
-    assert "'Write-ahead log'" in topic_insert["formatted"]
+    assert "'Bloom filter'" in topic_insert["formatted"]
     select = next(r for r in records if r["sql"].startswith("SELECT") and r["short"])
     # One clause a line; the long column list is collapsed in short, whole in formatted.
     assert "\nFROM " in select["formatted"]
     assert "columns)\nFROM " in select["short"]
     assert select["short"].startswith("SELECT ") and "… (+" in select["short"]
     assert len(select["short"]) < len(select["formatted"])
+
+
+def test_an_examples_sql_is_its_own_not_the_sites_bookkeeping():
+    records = sql_records(run_example("examples.crud", events=True).stdout)
+
+    writes = [record["sql"] for record in records if not record["sql"].startswith("SELECT")]
+    assert any("glossary_topic" in sql for sql in writes)
+    assert not [sql for sql in writes if "glossary_mention" in sql or "contentrevision" in sql]
 
 
 def test_sql_events_leave_the_printed_output_as_it_is():

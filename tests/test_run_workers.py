@@ -9,6 +9,7 @@ own, whatever REDIS_URL says, and delete their keys afterwards.
 import asyncio
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -17,6 +18,7 @@ import time
 import urllib.request
 import uuid
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import pytest_asyncio
@@ -32,6 +34,7 @@ from glossary import runner, workers
 from glossary.models import Snippet, Topic
 from tests.conftest import require
 from tests.processes import exec_with_marker, processes_with, until_gone
+from tests.test_runner_sql_events import MALFORMED, printing_malformed_records, strict_json
 
 ROOT = Path(__file__).resolve().parent.parent
 REDIS_URL = "redis://127.0.0.1:6379/5"
@@ -114,9 +117,9 @@ async def worker(redis_layer):
 # In the thread the async ORM uses: each asyncio.to_thread thread would keep a pooled
 # PostgreSQL connection, and the pool would run dry.
 @database_sync_to_async
-def make_snippet(code, slug="demo"):
+def make_snippet(code, slug="demo", runtime="python"):
     topic, _ = Topic.objects.get_or_create(name="Demo", slug="demo-topic")
-    return Snippet.objects.create(topic=topic, slug=slug, title=slug, code=code, runtime="python")
+    return Snippet.objects.create(topic=topic, slug=slug, title=slug, code=code, runtime=runtime)
 
 
 async def connect(slug="demo"):
@@ -209,6 +212,36 @@ class TestThroughTheConsumer:
         assert stdout(events_one) == EXPECTED
         assert stdout(events_two) == "two\n"
 
+    async def test_a_worker_holds_each_client_to_its_share(self, settings, monkeypatch):
+        settings.SNIPPET_RUNS_PER_CLIENT = 1
+        settings.SNIPPET_QUEUED_PER_CLIENT = 0
+        monkeypatch.setattr(runner, "_default_slots", None)
+        await make_snippet(SLEEPER)
+        first, second = await connect(), await connect()
+        await first.send_json_to({"action": "run"})
+        assert (await first.receive_json_from(timeout=5))["type"] == "start"
+
+        await second.send_json_to({"action": "run"})
+        reply = await second.receive_json_from(timeout=5)
+        await first.disconnect()
+        await second.disconnect()
+
+        assert reply["type"] == "error"
+        assert "your share" in reply["message"]
+
+    async def test_malformed_sql_records_arrive_as_text_and_the_run_ends(self):
+        await make_snippet(printing_malformed_records(), runtime="django")
+        communicator = await connect()
+        await communicator.send_json_to({"action": "run"})
+        events = []
+        while not events or events[-1]["type"] not in ("exit", "error"):
+            events.append(strict_json(await communicator.receive_from(timeout=15)))
+        await communicator.disconnect()
+
+        assert events[-1]["type"] == "exit"
+        assert events[-1]["reason"] == "ok", events[-1]
+        assert stdout(events) == "".join(MALFORMED.values()) + "after\n"
+
 
 @pytest.mark.usefixtures("redis_layer")
 class TestWhenRunsCannotBeHandedOver:
@@ -299,6 +332,9 @@ class Site:
             "REDIS_URL": REDIS_URL,
             "CHANNELS_PREFIX": self.prefix,
             "SNIPPET_RUNS_PER_MINUTE": "100000",
+            # Every run here comes from one address.
+            "SNIPPET_RUNS_PER_CLIENT": "100",
+            "SNIPPET_QUEUED_PER_CLIENT": "100",
         }
         self.workers = []
         self.daphne = None
@@ -489,3 +525,75 @@ async def test_with_no_worker_running_the_reader_is_told_so(site):
 
     assert events == [{"type": "error", "message": workers.NO_WORKER}]
     assert waited < workers.PICKUP_SECONDS + 2
+
+
+# Redis going away mid-run ----------------------------------------------------------------
+
+
+@pytest.fixture
+def private_redis(tmp_path):
+    """A redis-server of this test's own, which it may stop."""
+    require(shutil.which("redis-server"), "redis-server is not installed")
+    port = free_port()
+    server = subprocess.Popen(
+        ["redis-server", "--port", str(port), "--save", "", "--appendonly", "no"],
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+    )
+    url = f"redis://127.0.0.1:{port}/0"
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            if redis.Redis.from_url(url, socket_timeout=1).ping():
+                break
+        except redis.RedisError:
+            assert time.monotonic() < deadline, "redis-server did not start"
+            time.sleep(0.05)
+    yield SimpleNamespace(url=url, process=server)
+    server.kill()
+    server.wait()
+
+
+@pytest.mark.asyncio
+@pytest.mark.django_db(transaction=True)
+async def test_redis_going_away_mid_run_ends_the_run_with_an_error(
+    private_redis, settings, real_parts
+):
+    settings.RUNNER_MODE = "workers"
+    settings.SNIPPET_RUNS_PER_MINUTE = 1000
+    settings.CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {"hosts": [{"address": private_redis.url, "socket_timeout": 15}]},
+        }
+    }
+    marker = f"worker-redis-gone-{uuid.uuid4().hex}"
+    await make_snippet(exec_with_marker(marker, SLEEPER))
+    server = Worker(application, [workers.RUNS_CHANNEL], get_channel_layer())
+    listening = asyncio.create_task(server.listener(workers.RUNS_CHANNEL))
+    communicator = await connect()
+    try:
+        await communicator.send_json_to({"action": "run"})
+        assert (await communicator.receive_json_from(timeout=5))["type"] == "start"
+        assert "ready" in (await communicator.receive_json_from(timeout=5))["text"]
+
+        private_redis.process.kill()
+        stopped = time.monotonic()
+        event = await communicator.receive_json_from(timeout=15)
+        waited = time.monotonic() - stopped
+        await communicator.disconnect()
+        # The worker (in this event loop) cannot reach its reader either: it kills the run.
+        while processes_with(marker) and time.monotonic() < stopped + 10:
+            await asyncio.sleep(0.05)
+        left = processes_with(marker)
+    finally:
+        instances = [details["future"] for details in server.application_instances.values()]
+        for task in [listening, *instances]:
+            task.cancel()
+        await asyncio.gather(listening, *instances, return_exceptions=True)
+
+    # The run had started, so it ends with an exit (reason "lost") rather than an error.
+    assert (event["type"], event["reason"]) == ("exit", "lost"), event
+    assert event["message"] == workers.UNREACHABLE
+    assert waited < workers.SILENCE_SECONDS + 2
+    assert left == []

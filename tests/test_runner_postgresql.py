@@ -1,6 +1,7 @@
 """The postgresql runtime against a real server: a database and role per run, through the
 socket, dropped afterwards."""
 
+import contextlib
 import dataclasses
 import uuid
 from pathlib import Path
@@ -164,3 +165,31 @@ async def test_without_the_servers_socket_it_says_so(settings, tmp_path):
 
     assert [event["type"] for event in events] == ["error"]
     assert f"{tmp_path}/.s.PGSQL.5432 does not exist" in events[0]["message"]
+
+
+@pytest.mark.asyncio
+async def test_a_database_that_goes_away_mid_run_ends_the_run_with_a_readable_error():
+    code = (
+        "import time, psycopg\n"
+        "with psycopg.connect(autocommit=True) as connection:\n"
+        "    print('ready', flush=True)\n"
+        "    time.sleep(3)\n"
+        "    connection.execute('SELECT 1')\n"
+    )
+    events = []
+    async with contextlib.aclosing(runner.run(code, "postgresql", limits())) as run:
+        async for event in run:
+            events.append(event)
+            if event["type"] == "stdout" and "ready" in event["text"]:
+                database = events[0]["database"]
+                with psycopg.connect(ADMIN_URL, autocommit=True) as admin:
+                    admin.execute(
+                        sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(database))
+                    )
+
+    assert events[-1]["type"] == "exit"
+    assert events[-1]["reason"] == "error"
+    assert events[-1]["wall_ms"] < 5000
+    stderr = "".join(event["text"] for event in events if event["type"] == "stderr")
+    assert "terminating connection due to administrator command" in stderr
+    assert leftovers(database) == []

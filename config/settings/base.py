@@ -12,7 +12,7 @@ import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.csp import CSP
 
-from .env import env_bool, env_int, env_list
+from .env import env_bool, env_int, env_list, env_networks
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
@@ -193,6 +193,10 @@ SECURE_CSP = {
     "object-src": [CSP.NONE],
 }
 
+# Every write to a topic, link or snippet bumps the content revision (readers' page cache)
+# and keeps the Mention table current; config/settings/sandbox.py turns it off.
+TRACK_CONTENT_CHANGES = True
+
 # Snippet runs: limits shown to readers next to the Run button.
 SNIPPET_LIMITS = {
     "wall_seconds": env_int("SNIPPET_WALL_SECONDS", 10),
@@ -206,6 +210,12 @@ SNIPPET_LIMITS = {
 SNIPPET_RUN_SLOTS = env_int("SNIPPET_RUN_SLOTS", 2 * (os.cpu_count() or 1))
 SNIPPET_QUEUE_SIZE = env_int("SNIPPET_QUEUE_SIZE", 50)
 SNIPPET_RUNS_PER_MINUTE = env_int("SNIPPET_RUNS_PER_MINUTE", 30)
+# Each client's fair share of the slots and the queue, so one cannot take them all.
+SNIPPET_RUNS_PER_CLIENT = env_int("SNIPPET_RUNS_PER_CLIENT", max(1, SNIPPET_RUN_SLOTS // 2))
+SNIPPET_QUEUED_PER_CLIENT = env_int("SNIPPET_QUEUED_PER_CLIENT", 2)
+# Addresses or networks of the reverse proxies in front of Daphne: only from these is
+# X-Forwarded-For believed (glossary/proxies.py). None by default.
+TRUSTED_PROXIES = env_networks("TRUSTED_PROXIES")
 # Sandboxed processes kept started, per runtime, so a run only hands its code over.
 SNIPPET_WARM_POOL = env_int("SNIPPET_WARM_POOL", 2)
 # Without a sandbox (macOS, no user namespaces) runs are refused unless this is on
@@ -213,6 +223,9 @@ SNIPPET_WARM_POOL = env_int("SNIPPET_WARM_POOL", 2)
 SNIPPET_ALLOW_UNSAFE_LOCAL = env_bool("SNIPPET_ALLOW_UNSAFE_LOCAL", False)
 # postgresql runtime: an admin URL that creates and drops a database and role per run.
 SNIPPET_POSTGRES_URL = os.environ.get("SNIPPET_POSTGRES_URL", "")
+# The Django runtime's template database; private to the server's user (0700), never
+# a shared place such as /tmp that another local user could prepare.
+SNIPPET_CACHE_DIR = Path(os.environ.get("SNIPPET_CACHE_DIR") or BASE_DIR / ".cache")
 
 LOGGING = {
     "version": 1,

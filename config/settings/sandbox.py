@@ -17,3 +17,7 @@ INSTALLED_APPS = [
     for app in INSTALLED_APPS  # noqa: F405
     if app not in {"daphne", "channels", "django_extensions", "whitenoise.runserver_nostatic"}
 ]
+
+# The content revision (readers' page cache) and the Mention table serve the site's pages,
+# which the sandbox never serves: an example's SQL panel shows the example's queries only.
+TRACK_CONTENT_CHANGES = False

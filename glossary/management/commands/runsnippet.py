@@ -1,5 +1,4 @@
 import asyncio
-import json
 from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
@@ -62,7 +61,7 @@ class Command(BaseCommand):
         """Print events as they arrive; return the exit reason (None if nothing ran)."""
         reason = None
         async for event in runner.run(code, runtime):
-            self.stdout.write(json.dumps(event))
+            self.stdout.write(runner.encode(event))
             self.stdout.flush()
             if event["type"] == "exit":
                 reason = event["reason"]
