@@ -189,6 +189,7 @@ class Link(DerivedFieldsMixin, models.Model):
     is_published = models.BooleanField("published", default=True)
     created = models.DateTimeField(auto_now_add=True)
     updated = models.DateTimeField(auto_now=True)
+    broken_since = models.DateTimeField(null=True, blank=True, editable=False)  # see LinkCheck
 
     objects = LinkManager()
 
@@ -390,3 +391,45 @@ def derive_fields_on_fixture_load(sender, instance, raw, **kwargs):
         instance.derive_fields()
         instance.created = instance.created or timezone.now()
         instance.updated = instance.updated or instance.created
+
+
+class CheckError(models.TextChoices):
+    NONE = "", "None"
+    HTTP = "http", "HTTP error status"
+    TIMEOUT = "timeout", "Timed out"
+    DNS = "dns", "Name not found"
+    CONNECT = "connect", "Connection failed"
+    FORBIDDEN = "forbidden", "Non-public address refused"
+    REDIRECTS = "redirects", "Too many redirects"
+    PROTOCOL = "protocol", "Broken HTTP response"
+    INVALID = "invalid", "Unsupported URL"
+
+
+class LinkCheck(models.Model):
+    """One visit of a link by `manage.py checklinks`; the link's history in the admin.
+
+    A link is broken (Link.broken_since) only after LINKCHECK_BROKEN_AFTER failed checks
+    in a row spread over LINKCHECK_BROKEN_DAYS calendar days; one success clears it.
+    """
+
+    link = models.ForeignKey(Link, on_delete=models.CASCADE, related_name="checks")
+    checked_at = models.DateTimeField(default=timezone.now, db_index=True)
+    ok = models.BooleanField()
+    status = models.PositiveSmallIntegerField(null=True, blank=True)
+    error = models.CharField(max_length=16, choices=CheckError, blank=True)
+    detail = models.CharField(max_length=300, blank=True)
+    final_url = models.URLField(max_length=500, blank=True)
+    redirect_chain = models.JSONField(default=list, blank=True)  # [[status, url], ...]
+    suggested_url = models.URLField(
+        max_length=500, blank=True, help_text="Where a permanent redirect leads."
+    )
+    archived = models.BooleanField(default=False, help_text="An archived GitHub repository.")
+    elapsed_ms = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["-checked_at", "-pk"]
+        get_latest_by = "checked_at"
+
+    def __str__(self):
+        outcome = self.status or self.get_error_display()
+        return f"{self.link} at {self.checked_at:%Y-%m-%d %H:%M}: {outcome}"
