@@ -9,6 +9,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from django.core.management import call_command
+from django.urls import reverse
 
 from glossary.linkcheck import check_links, check_urls, is_public
 from glossary.models import CheckError, Link, LinkCheck
@@ -404,3 +405,82 @@ def test_readers_see_a_quiet_note_on_a_broken_link(client, link, topic):
     page = client.get(topic.get_absolute_url()).text
 
     assert page.count("may be broken") == 1
+
+
+@pytest.fixture
+def links_in_each_state(topic):
+    def make(title, **check):
+        link = Link.objects.create(topic=topic, url=f"https://example.com/{title}", title=title)
+        if check:
+            LinkCheck.objects.create(link=link, ok=True, status=200, **check)
+        return link
+
+    broken = make("broken", archived=False)
+    Link.objects.filter(pk=broken.pk).update(broken_since=days(0))
+    return {
+        "broken": broken,
+        "redirected": make("redirected", suggested_url="https://example.org/new"),
+        "archived": make("archived", archived=True),
+        "never": make("never"),
+        "fine": make("fine", final_url="https://example.com/fine"),
+    }
+
+
+@pytest.mark.parametrize("state", ["broken", "redirected", "archived", "never"])
+def test_the_admin_filters_links_by_health(staff_client, links_in_each_state, state):
+    url = reverse("admin:glossary_link_changelist")
+
+    page = staff_client.get(url, {"health": state}).text
+
+    shown = {title for title in links_in_each_state if f">{title}</a>" in page}
+    assert shown == {state}
+
+
+def test_check_now_checks_the_selected_links(staff_client, server, topic):
+    link = Link.objects.create(topic=topic, url=f"{server.url}/status/404", title="Gone")
+    url = reverse("admin:glossary_link_changelist")
+
+    response = staff_client.post(
+        url, {"action": "check_now", "_selected_action": [link.pk]}, follow=True
+    )
+
+    assert "Checked 1 links: 1 failing." in response.text
+    assert link.checks.get().status == 404
+
+
+def test_the_change_page_shows_the_check_history(staff_client, link):
+    LinkCheck.objects.create(
+        link=link, ok=False, status=None, error=CheckError.TIMEOUT, detail="No answer within 20 s"
+    )
+
+    page = staff_client.get(reverse("admin:glossary_link_change", args=[link.pk])).text
+
+    assert "Check history" in page and "No answer within 20 s" in page
+
+
+def test_a_moved_link_takes_its_new_url_in_one_click(staff_client, links_in_each_state):
+    link = links_in_each_state["redirected"]
+    change_page = reverse("admin:glossary_link_change", args=[link.pk])
+    accept = reverse("admin:glossary_link_use_suggested_url", args=[link.pk])
+    assert f'formaction="{accept}"' in staff_client.get(change_page).text
+
+    response = staff_client.post(accept, follow=True)
+
+    link.refresh_from_db()
+    assert link.url == "https://example.org/new"
+    assert "now links to https://example.org/new" in response.text
+    history = staff_client.get(reverse("admin:glossary_link_history", args=[link.pk])).text
+    assert "Changed URL." in history
+
+
+def test_a_new_url_the_topic_already_has_is_refused(staff_client, links_in_each_state, topic):
+    Link.objects.create(topic=topic, url="https://example.org/new", title="Already here")
+    link = links_in_each_state["redirected"]
+
+    response = staff_client.post(
+        reverse("admin:glossary_link_use_suggested_url", args=[link.pk]), follow=True
+    )
+
+    link.refresh_from_db()
+    assert link.url == "https://example.com/redirected"
+    assert "This topic already has a link to this URL." in response.text
