@@ -1,7 +1,9 @@
 from django.contrib import admin, messages
+from django.contrib.admin.models import CHANGE, LogEntry
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Count, F, OuterRef, Subquery
 from django.forms.models import BaseInlineFormSet
+from django.http import HttpResponse, HttpResponseBadRequest
 from django.shortcuts import get_object_or_404, redirect
 from django.urls import path, reverse
 from django.utils import timezone
@@ -10,8 +12,23 @@ from django.utils.html import format_html
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
+from .curation import runtime_problem, verify_in_background
+from .forms import MarkdownTextarea, SnippetAdminForm
 from .linkcheck import check_links
-from .models import CheckError, ContentRevision, Link, LinkCheck, Snippet, Topic, normalize_url
+from .models import (
+    CheckError,
+    ContentRevision,
+    Link,
+    LinkCheck,
+    Snippet,
+    Topic,
+    Verification,
+    normalize_url,
+)
+from .rendering import render_markdown
+
+# Longer than any summary; keeps a preview request cheap.
+MAX_PREVIEW_CHARS = 50_000
 
 
 class PublishActionsMixin:
@@ -19,15 +36,76 @@ class PublishActionsMixin:
 
     @admin.action(description="Publish selected items")
     def publish(self, request, queryset):
-        count = queryset.update(is_published=True, updated=timezone.now())
-        ContentRevision.bump()  # update() sends no signals
-        self.message_user(request, f"Published {count} item(s).", messages.SUCCESS)
+        self.set_published(request, queryset, True)
 
     @admin.action(description="Unpublish selected items")
     def unpublish(self, request, queryset):
-        count = queryset.update(is_published=False, updated=timezone.now())
-        ContentRevision.bump()
-        self.message_user(request, f"Unpublished {count} item(s).", messages.SUCCESS)
+        self.set_published(request, queryset, False)
+
+    def set_published(self, request, queryset, published):
+        """Change only what needs it, log each change, and say what happened."""
+        verb = "Published" if published else "Unpublished"
+        changing = list(queryset.exclude(is_published=published))
+        unchanged = queryset.count() - len(changing)
+        queryset.filter(pk__in=[obj.pk for obj in changing]).update(
+            is_published=published, updated=timezone.now()
+        )
+        ContentRevision.bump()  # update() sends no signals
+        if changing:
+            LogEntry.objects.log_actions(
+                request.user.pk, changing, CHANGE, f"{verb} with a bulk action."
+            )
+        names = self.model._meta.verbose_name_plural
+        message = f"{verb} {len(changing)} {names}"
+        if unchanged:
+            was = "was" if unchanged == 1 else "were"
+            message += f"; {unchanged} {was} already {verb.lower()}"
+        self.message_user(request, f"{message}.", messages.SUCCESS)
+
+
+class CuratorFormsMixin:
+    """New objects made in the admin start unpublished (the model default stays True);
+    Markdown fields get a preview and code a monospace editor."""
+
+    class Media:
+        css = {"all": ["css/admin.css"]}
+        js = ["js/markdown_preview.js"]
+
+    def formfield_for_dbfield(self, db_field, request, **kwargs):
+        field = super().formfield_for_dbfield(db_field, request, **kwargs)
+        if db_field.name == "is_published":
+            field.initial = False
+        elif db_field.name in ("summary", "description") and "Markdown" in db_field.help_text:
+            field.widget = MarkdownTextarea()
+        return field
+
+
+def warn_about_other_topics(modeladmin, request, link):
+    """The same URL under another topic is allowed, but usually a slip: say where."""
+    others = Link.objects.filter(normalized_url=link.normalized_url).exclude(topic=link.topic_id)
+    for other in others.select_related("topic"):
+        change_url = reverse("admin:glossary_link_change", args=[other.pk])
+        message = format_html(
+            '{} is also linked from the topic <a href="{}">{}</a>.',
+            link.url,
+            change_url,
+            other.topic,
+        )
+        modeladmin.message_user(request, message, messages.WARNING)
+
+
+def check_snippet_after_save(modeladmin, request, snippet, changed_data):
+    """Warn about a runtime this server cannot run; verify changed runnable code."""
+    if problem := runtime_problem(snippet.runtime):
+        modeladmin.message_user(request, f"{snippet.title}: {problem}", messages.WARNING)
+    elif snippet.runtime and {"code", "language", "runtime"} & set(changed_data):
+        Snippet.objects.filter(pk=snippet.pk).update(verification=Verification.UNVERIFIED)
+        verify_in_background(snippet)
+        modeladmin.message_user(
+            request,
+            f"Verifying {snippet.title} in the background: the snippet list shows the result.",
+            messages.INFO,
+        )
 
 
 class LinkInlineFormSet(BaseInlineFormSet):
@@ -44,15 +122,16 @@ class LinkInlineFormSet(BaseInlineFormSet):
             seen.add(normalized)
 
 
-class LinkInline(admin.TabularInline):
+class LinkInline(CuratorFormsMixin, admin.TabularInline):
     model = Link
     formset = LinkInlineFormSet
     extra = 1
     fields = ("title", "url", "group", "description", "position", "is_published")
 
 
-class SnippetInline(admin.StackedInline):
+class SnippetInline(CuratorFormsMixin, admin.StackedInline):
     model = Snippet
+    form = SnippetAdminForm
     extra = 0
     fields = (
         ("title", "slug"),
@@ -66,7 +145,7 @@ class SnippetInline(admin.StackedInline):
 
 
 @admin.register(Topic)
-class TopicAdmin(PublishActionsMixin, admin.ModelAdmin):
+class TopicAdmin(CuratorFormsMixin, PublishActionsMixin, admin.ModelAdmin):
     list_display = ("name", "letter", "parent", "link_count", "snippet_count", "is_published")
     list_filter = ("is_published", "letter", "links__group", "snippets__runtime")
     list_select_related = ("parent",)
@@ -80,6 +159,35 @@ class TopicAdmin(PublishActionsMixin, admin.ModelAdmin):
         ("Record", {"fields": ("letter", "created", "updated"), "classes": ("collapse",)}),
     )
     inlines = (LinkInline, SnippetInline)
+
+    def get_urls(self):
+        preview = self.admin_site.admin_view(self.preview_markdown)
+        return [
+            path("preview-markdown/", preview, name="glossary_markdown_preview"),
+            *super().get_urls(),
+        ]
+
+    @method_decorator(require_POST)
+    def preview_markdown(self, request):
+        text = request.POST.get("text", "")
+        if len(text) > MAX_PREVIEW_CHARS:
+            return HttpResponseBadRequest(f"Preview at most {MAX_PREVIEW_CHARS} characters.")
+        return HttpResponse(render_markdown(text))
+
+    def save_formset(self, request, form, formset, change):
+        super().save_formset(request, form, formset, change)
+        for inline_form in formset.forms:
+            obj = inline_form.instance
+            if (
+                obj.pk is None
+                or not inline_form.has_changed()
+                or inline_form in formset.deleted_forms
+            ):
+                continue
+            if isinstance(obj, Link):
+                warn_about_other_topics(self, request, obj)
+            elif isinstance(obj, Snippet):
+                check_snippet_after_save(self, request, obj, inline_form.changed_data)
 
     def get_queryset(self, request):
         return (
@@ -151,8 +259,8 @@ class LinkCheckInline(admin.TabularInline):
 
 
 @admin.register(Link)
-class LinkAdmin(PublishActionsMixin, admin.ModelAdmin):
-    list_display = ("title", "topic", "domain", "group", "position", "health", "is_published")
+class LinkAdmin(CuratorFormsMixin, PublishActionsMixin, admin.ModelAdmin):
+    list_display = ("title", "topic", "group", "position", "health", "is_published")
     list_filter = ("is_published", LinkHealthFilter, "group")
     list_select_related = ("topic",)
     list_editable = ("position",)
@@ -186,6 +294,10 @@ class LinkAdmin(PublishActionsMixin, admin.ModelAdmin):
 
     def view_on_site(self, link):
         return link.topic.get_absolute_url()
+
+    def save_model(self, request, link, form, change):
+        super().save_model(request, link, form, change)
+        warn_about_other_topics(self, request, link)
 
     @admin.display(description="Health", ordering="broken_since")
     def health(self, link):
@@ -243,14 +355,13 @@ class LinkAdmin(PublishActionsMixin, admin.ModelAdmin):
 
 
 @admin.register(Snippet)
-class SnippetAdmin(PublishActionsMixin, admin.ModelAdmin):
+class SnippetAdmin(CuratorFormsMixin, PublishActionsMixin, admin.ModelAdmin):
     list_display = (
         "title",
         "topic",
-        "language",
         "runtime_label",
         "verification",
-        "verified_at",
+        "verified",
         "is_published",
     )
     list_filter = ("is_published", "runtime", "verification", "language")
@@ -271,6 +382,25 @@ class SnippetAdmin(PublishActionsMixin, admin.ModelAdmin):
         ("Last verification", {"fields": readonly_fields, "classes": ("collapse",)}),
     )
 
+    form = SnippetAdminForm
+    actions = [*PublishActionsMixin.actions, "verify_now"]
+
     @admin.display(description="Runtime", ordering="runtime")
     def runtime_label(self, snippet):
         return snippet.get_runtime_display()
+
+    @admin.display(description="Verified", ordering="verified_at")
+    def verified(self, snippet):
+        return f"{snippet.verified_at:%d %b %Y}" if snippet.verified_at else "–"
+
+    def save_model(self, request, snippet, form, change):
+        super().save_model(request, snippet, form, change)
+        check_snippet_after_save(self, request, snippet, form.changed_data)
+
+    @admin.action(description="Verify selected snippets now")
+    def verify_now(self, request, queryset):
+        runnable = [snippet for snippet in queryset if snippet.runtime]
+        for snippet in runnable:
+            check_snippet_after_save(self, request, snippet, ["code"])
+        if skipped := len(queryset) - len(runnable):
+            self.message_user(request, f"Skipped {skipped} display-only snippets.", messages.INFO)
