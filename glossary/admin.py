@@ -285,6 +285,9 @@ class LinkAdmin(CuratorFormsMixin, PublishActionsMixin, admin.ModelAdmin):
             )
         )
 
+    def get_inlines(self, request, link):
+        return self.inlines if link else ()  # a new link has no history yet
+
     def get_urls(self):
         accept = self.admin_site.admin_view(self.use_suggested_url)
         return [
