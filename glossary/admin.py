@@ -11,6 +11,8 @@ from django.utils.decorators import method_decorator
 from django.utils.html import format_html
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
+from simple_history.admin import SimpleHistoryAdmin
+from simple_history.utils import bulk_update_with_history
 
 from .curation import runtime_problem, verify_in_background
 from .forms import MarkdownTextarea, SnippetAdminForm
@@ -45,16 +47,22 @@ class PublishActionsMixin:
     def set_published(self, request, queryset, published):
         """Change only what needs it, log each change, and say what happened."""
         verb = "Published" if published else "Unpublished"
+        reason = f"{verb} with a bulk action."
         changing = list(queryset.exclude(is_published=published))
         unchanged = queryset.count() - len(changing)
-        queryset.filter(pk__in=[obj.pk for obj in changing]).update(
-            is_published=published, updated=timezone.now()
+        now = timezone.now()
+        for obj in changing:
+            obj.is_published, obj.updated = published, now
+        bulk_update_with_history(
+            changing,
+            self.model,
+            ["is_published", "updated"],
+            default_user=request.user,
+            default_change_reason=reason,
         )
-        ContentRevision.bump()  # update() sends no signals
+        ContentRevision.bump()  # bulk updates send no signals
         if changing:
-            LogEntry.objects.log_actions(
-                request.user.pk, changing, CHANGE, f"{verb} with a bulk action."
-            )
+            LogEntry.objects.log_actions(request.user.pk, changing, CHANGE, reason)
         names = self.model._meta.verbose_name_plural
         message = f"{verb} {len(changing)} {names}"
         if unchanged:
@@ -145,7 +153,7 @@ class SnippetInline(CuratorFormsMixin, admin.StackedInline):
 
 
 @admin.register(Topic)
-class TopicAdmin(CuratorFormsMixin, PublishActionsMixin, admin.ModelAdmin):
+class TopicAdmin(CuratorFormsMixin, PublishActionsMixin, SimpleHistoryAdmin):
     list_display = ("name", "letter", "parent", "link_count", "snippet_count", "is_published")
     list_filter = ("is_published", "letter", "links__group", "snippets__runtime")
     list_select_related = ("parent",)
@@ -259,7 +267,7 @@ class LinkCheckInline(admin.TabularInline):
 
 
 @admin.register(Link)
-class LinkAdmin(CuratorFormsMixin, PublishActionsMixin, admin.ModelAdmin):
+class LinkAdmin(CuratorFormsMixin, PublishActionsMixin, SimpleHistoryAdmin):
     list_display = ("title", "topic", "group", "position", "health", "is_published")
     list_filter = ("is_published", LinkHealthFilter, "group")
     list_select_related = ("topic",)
@@ -348,6 +356,7 @@ class LinkAdmin(CuratorFormsMixin, PublishActionsMixin, admin.ModelAdmin):
             reason = "; ".join(error.messages)
             self.message_user(request, f"Kept {old_url}: {reason}", messages.ERROR)
         else:
+            link._change_reason = "Moved permanently: took the new URL."
             link.save()
             self.log_change(request, link, [{"changed": {"fields": ["URL"]}}])
             self.message_user(request, f"{link.title} now links to {link.url}.", messages.SUCCESS)
@@ -358,7 +367,7 @@ class LinkAdmin(CuratorFormsMixin, PublishActionsMixin, admin.ModelAdmin):
 
 
 @admin.register(Snippet)
-class SnippetAdmin(CuratorFormsMixin, PublishActionsMixin, admin.ModelAdmin):
+class SnippetAdmin(CuratorFormsMixin, PublishActionsMixin, SimpleHistoryAdmin):
     list_display = (
         "title",
         "topic",

@@ -11,6 +11,7 @@ from django.dispatch import receiver
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.text import slugify
+from simple_history import register
 
 from .rendering import highlight_code, render_markdown
 
@@ -432,3 +433,37 @@ class LinkCheck(models.Model):
 
     def __str__(self):
         return f"Check of {self.checked_at:%Y-%m-%d %H:%M}"
+
+
+# Every edit of readers' content is kept with who and when (django-simple-history). Derived
+# columns, verification results and link health are left out: they follow from the rest.
+HISTORY_LEAVES_OUT = {
+    Topic: {"letter", "summary_html", "search_vector"},
+    Link: {"normalized_url", "domain", "search_vector", "broken_since"},
+    Snippet: {
+        "highlighted",
+        "description_html",
+        "search_vector",
+        "verification",
+        "verified_output",
+        "verified_at",
+        "verified_wall_ms",
+        "verified_versions",
+    },
+}
+for model, left_out in HISTORY_LEAVES_OUT.items():
+    register(model, excluded_fields=sorted(left_out))
+
+
+@receiver(pre_save)
+def skip_history_of_untracked_saves(sender, instance, update_fields, **kwargs):
+    """A save of only left-out columns (a verification run) is not an edit."""
+    left_out = HISTORY_LEAVES_OUT.get(sender)
+    if left_out and update_fields and set(update_fields) <= left_out | {"updated"}:
+        instance.skip_history_when_saving = True
+
+
+@receiver(post_save)
+def forget_skipped_history(sender, instance, **kwargs):
+    if sender in HISTORY_LEAVES_OUT:
+        instance.__dict__.pop("skip_history_when_saving", None)

@@ -197,3 +197,7 @@ LINKCHECK_BROKEN_DAYS = env_int("LINKCHECK_BROKEN_DAYS", 2)
 # Hosts whose repository pages are read for the "archived" banner (GitHub Enterprise too).
 LINKCHECK_GITHUB_HOSTS = env_list("LINKCHECK_GITHUB_HOSTS", ["github.com"])
 LOGGING["loggers"]["httpx"] = {"level": "WARNING"}  # not a line per link checked
+
+# History of topics, links and snippets (django-simple-history): who changed what, when.
+INSTALLED_APPS += ["simple_history"]
+MIDDLEWARE += ["simple_history.middleware.HistoryRequestMiddleware"]
