@@ -435,6 +435,40 @@ class LinkCheck(models.Model):
         return f"Check of {self.checked_at:%Y-%m-%d %H:%M}"
 
 
+class ReportKind(models.TextChoices):
+    PROBLEM = "problem", "Problem report"
+    LINK = "link", "Suggested link"
+
+
+class ReportStatus(models.TextChoices):
+    NEW = "new", "New"
+    ACCEPTED = "accepted", "Accepted"
+    DISMISSED = "dismissed", "Dismissed"
+
+
+class ReaderReport(models.Model):
+    """A reader's problem report or link suggestion, waiting in the admin's queue."""
+
+    kind = models.CharField(max_length=8, choices=ReportKind)
+    topic = models.ForeignKey(Topic, null=True, blank=True, on_delete=models.SET_NULL)
+    snippet = models.ForeignKey(Snippet, null=True, blank=True, on_delete=models.SET_NULL)
+    url = models.URLField("URL", max_length=500, blank=True, validators=[http_url_validator])
+    title = models.CharField(max_length=200, blank=True)
+    message = models.TextField(blank=True)
+    status = models.CharField(max_length=9, choices=ReportStatus, default=ReportStatus.NEW)
+    created_link = models.ForeignKey(
+        Link, null=True, blank=True, on_delete=models.SET_NULL, editable=False
+    )
+    created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created", "-pk"]
+
+    def __str__(self):
+        about = self.snippet or self.topic or "the glossary"
+        return f"{self.get_kind_display()} about {about}"
+
+
 # Every edit of readers' content is kept with who and when (django-simple-history). Derived
 # columns, verification results and link health are left out: they follow from the rest.
 HISTORY_LEAVES_OUT = {

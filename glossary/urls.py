@@ -33,4 +33,5 @@ urlpatterns = [
     path("feeds/links/", NewLinksFeed(), name="link-feed"),
     path("export.json", views.export_json, name="export"),
     path("sitemap.xml", sitemap, {"sitemaps": SITEMAPS}, name="sitemap"),
+    path("feedback/", views.report, name="report"),
 ]

@@ -13,6 +13,7 @@ URLS = [
     ("link-feed", [], "/feeds/links/"),
     ("export", [], "/export.json"),
     ("sitemap", [], "/sitemap.xml"),
+    ("report", [], "/feedback/"),
 ]
 
 

@@ -201,3 +201,6 @@ LOGGING["loggers"]["httpx"] = {"level": "WARNING"}  # not a line per link checke
 # History of topics, links and snippets (django-simple-history): who changed what, when.
 INSTALLED_APPS += ["simple_history"]
 MIDDLEWARE += ["simple_history.middleware.HistoryRequestMiddleware"]
+
+# Readers' problem reports and link suggestions (no account): this many per address an hour.
+READER_REPORTS_PER_HOUR = env_int("READER_REPORTS_PER_HOUR", 5)
