@@ -49,17 +49,15 @@ CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
 class ReaderReportForm(forms.ModelForm):
+    kind = forms.ChoiceField(choices=ReportKind, widget=forms.RadioSelect, label="This is")
     # A honeypot: hidden from people, filled in by bots that fill in everything.
     website = forms.CharField(required=False, label="Leave this empty")
 
     class Meta:
         model = ReaderReport
         fields = ("kind", "url", "title", "message")
-        labels = {"kind": "This is", "url": "Link (for a suggestion)", "title": "Its title"}
-        widgets = {
-            "kind": forms.RadioSelect,
-            "message": forms.Textarea(attrs={"rows": 5, "maxlength": MAX_REPORT_CHARS}),
-        }
+        labels = {"url": "Link (for a suggestion)", "title": "Its title"}
+        widgets = {"message": forms.Textarea(attrs={"rows": 5, "maxlength": MAX_REPORT_CHARS})}
 
     def clean_message(self):
         message = CONTROL_CHARACTERS.sub("", self.cleaned_data["message"]).strip()
