@@ -380,3 +380,27 @@ def test_a_curator_accepts_a_moved_links_new_url_from_the_list(curator):
     curator.get_by_text("now links to https://www.postgresql.org/docs/current/a-rather").wait_for()
     assert "/admin/glossary/link/" in curator.url
     assert curator.get_by_role("button", name="Use it").count() == 0
+
+
+@pytest.mark.browser
+def test_a_readers_suggestion_becomes_a_draft_link_in_the_queue(browser, live_admin, curator):
+    reader = browser.new_page()
+    reader.goto(f"{live_admin}/topics/postgresql/")
+    reader.get_by_role("link", name="Suggest a link").click()
+    reader.get_by_label("Link (for a suggestion)").fill("https://pgpedia.info/")
+    reader.get_by_label("Its title").fill("pgPedia")
+    reader.get_by_label("Message").fill("An encyclopedia of PostgreSQL.")
+    reader.get_by_role("button", name="Send").click()
+    reader.get_by_text("A curator will read your report.").wait_for()
+    reader.close()
+
+    curator.goto(f"{curator.base}/admin/glossary/readerreport/?status__exact=new")
+    curator.locator("#result_list input.action-select").first.check()
+    curator.select_option("select[name=action]", "accept")
+    curator.get_by_role("button", name="Run").click()
+    curator.get_by_text("Accepted 1 reports.").wait_for()
+
+    curator.goto(f"{curator.base}/admin/glossary/link/?q=pgpedia")
+    row = curator.locator("#result_list tbody tr")
+    assert row.count() == 1 and "pgPedia" in row.inner_text()
+    assert row.locator("td.field-is_published img").get_attribute("alt") == "False"
