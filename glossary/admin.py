@@ -315,7 +315,7 @@ class LinkAdmin(CuratorFormsMixin, PublishActionsMixin, SimpleHistoryAdmin):
 
     @admin.display(description="Health", ordering="broken_since")
     def health(self, link):
-        if link.last_checked_at is None:
+        if getattr(link, "last_checked_at", None) is None:  # None on the add page too
             return "Never checked"
         notes = []
         if link.broken_since:

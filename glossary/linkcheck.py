@@ -245,7 +245,10 @@ def record(link, result, now):
         archived=result.archived,
         elapsed_ms=result.elapsed_ms,
     )
-    recent = list(link.checks.order_by("-checked_at", "-pk")[: settings.LINKCHECK_BROKEN_AFTER])
+    newest = link.checks.order_by("-checked_at", "-pk")
+    keep = max(settings.LINKCHECK_KEEP_CHECKS, settings.LINKCHECK_BROKEN_AFTER)
+    link.checks.exclude(pk__in=newest.values("pk")[:keep]).delete()
+    recent = list(newest[: settings.LINKCHECK_BROKEN_AFTER])
     broken = is_broken(recent)
     if broken and not link.broken_since:
         broken_since = recent[-1].checked_at

@@ -485,3 +485,12 @@ def test_a_new_url_the_topic_already_has_is_refused(staff_client, links_in_each_
     link.refresh_from_db()
     assert link.url == "https://example.com/redirected"
     assert "This topic already has a link to this URL." in response.text
+
+
+def test_a_links_history_keeps_its_newest_checks(failing_link, settings):
+    settings.LINKCHECK_KEEP_CHECKS, settings.LINKCHECK_BROKEN_AFTER = 2, 1
+    for day in range(4):
+        check_links([failing_link], days(day))
+
+    kept = [check.checked_at for check in failing_link.checks.all()]
+    assert kept == [days(3), days(2)]

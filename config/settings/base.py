@@ -194,6 +194,7 @@ LINKCHECK_USER_AGENT = os.environ.get("LINKCHECK_USER_AGENT") or (
 # A link is broken after this many failed checks in a row over at least this many days.
 LINKCHECK_BROKEN_AFTER = env_int("LINKCHECK_BROKEN_AFTER", 3)
 LINKCHECK_BROKEN_DAYS = env_int("LINKCHECK_BROKEN_DAYS", 2)
+LINKCHECK_KEEP_CHECKS = env_int("LINKCHECK_KEEP_CHECKS", 60)  # per link, newest first
 # Hosts whose repository pages are read for the "archived" banner (GitHub Enterprise too).
 LINKCHECK_GITHUB_HOSTS = env_list("LINKCHECK_GITHUB_HOSTS", ["github.com"])
 LOGGING["loggers"]["httpx"] = {"level": "WARNING"}  # not a line per link checked
