@@ -36,6 +36,12 @@ from .rendering import render_markdown
 MAX_PREVIEW_CHARS = 50_000
 
 
+def counted(number, model):
+    """ "1 link", "3 links"."""
+    names = model._meta.verbose_name if number == 1 else model._meta.verbose_name_plural
+    return f"{number} {names}"
+
+
 class PublishActionsMixin:
     actions = ["publish", "unpublish"]
 
@@ -66,8 +72,7 @@ class PublishActionsMixin:
         ContentRevision.bump()  # bulk updates send no signals
         if changing:
             LogEntry.objects.log_actions(request.user.pk, changing, CHANGE, reason)
-        names = self.model._meta.verbose_name_plural
-        message = f"{verb} {len(changing)} {names}"
+        message = f"{verb} {counted(len(changing), self.model)}"
         if unchanged:
             was = "was" if unchanged == 1 else "were"
             message += f"; {unchanged} {was} already {verb.lower()}"
@@ -343,7 +348,9 @@ class LinkAdmin(CuratorFormsMixin, PublishActionsMixin, SimpleHistoryAdmin):
         checked = check_links(list(queryset), timezone.now())
         failing = sum(not check.ok for _, check in checked)
         level = messages.WARNING if failing else messages.SUCCESS
-        self.message_user(request, f"Checked {len(checked)} links: {failing} failing.", level)
+        self.message_user(
+            request, f"Checked {counted(len(checked), Link)}: {failing} failing.", level
+        )
 
     @method_decorator(require_POST)
     def use_suggested_url(self, request, pk):
@@ -459,7 +466,7 @@ class ReaderReportAdmin(admin.ModelAdmin):
             report.save(update_fields=["status", "created_link"])
             self.log_change(request, report, "Accepted.")
             accepted += 1
-        self.message_user(request, f"Accepted {accepted} reports.", messages.SUCCESS)
+        self.message_user(request, f"Accepted {counted(accepted, ReaderReport)}.", messages.SUCCESS)
 
     def make_draft_link(self, report):
         """A draft link from a suggestion; returns why it cannot be made, or ""."""
@@ -486,4 +493,4 @@ class ReaderReportAdmin(admin.ModelAdmin):
         count = queryset.exclude(status=ReportStatus.DISMISSED).update(
             status=ReportStatus.DISMISSED
         )
-        self.message_user(request, f"Dismissed {count} reports.", messages.SUCCESS)
+        self.message_user(request, f"Dismissed {counted(count, ReaderReport)}.", messages.SUCCESS)

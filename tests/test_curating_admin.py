@@ -210,7 +210,7 @@ def test_bulk_unpublish_reports_what_changed(staff_client, topic, link):
         follow=True,
     )
 
-    assert "Unpublished 1 topics." in response.text
+    assert "Unpublished 1 topic." in response.text
 
 
 def test_the_same_url_under_two_topics_gets_a_warning_with_a_link(staff_client, link):
@@ -398,7 +398,7 @@ def test_a_readers_suggestion_becomes_a_draft_link_in_the_queue(browser, live_ad
     curator.locator("#result_list input.action-select").first.check()
     curator.select_option("select[name=action]", "accept")
     curator.get_by_role("button", name="Run").click()
-    curator.get_by_text("Accepted 1 reports.").wait_for()
+    curator.get_by_text("Accepted 1 reader report.").wait_for()
 
     curator.goto(f"{curator.base}/admin/glossary/link/?q=pgpedia")
     row = curator.locator("#result_list tbody tr")

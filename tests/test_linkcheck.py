@@ -444,7 +444,7 @@ def test_check_now_checks_the_selected_links(staff_client, server, topic):
         url, {"action": "check_now", "_selected_action": [link.pk]}, follow=True
     )
 
-    assert "Checked 1 links: 1 failing." in response.text
+    assert "Checked 1 link: 1 failing." in response.text
     assert link.checks.get().status == 404
 
 

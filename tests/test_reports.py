@@ -144,7 +144,7 @@ def test_accepting_a_suggested_link_creates_a_draft_link(staff_client, client, t
     assert (link.topic, link.title, link.is_published) == (topic, "Psycopg 3 docs", False)
     report.refresh_from_db()
     assert report.status == "accepted" and report.created_link == link
-    assert "Accepted 1 reports." in response.text
+    assert "Accepted 1 reader report." in response.text
     assert link.history.first().history_change_reason == "Suggested by a reader."
 
 
@@ -179,7 +179,7 @@ def test_curators_dismiss_reports(staff_client, client, topic):
         follow=True,
     )
 
-    assert "Dismissed 1 reports." in response.text
+    assert "Dismissed 1 reader report." in response.text
     report.refresh_from_db()
     assert report.status == "dismissed"
 
