@@ -346,6 +346,7 @@ def test_changelists_fit_a_1280_px_screen(curator, model):
 def test_a_topics_link_rows_show_position_published_and_delete(curator):
     curator.goto(f"{curator.base}/admin/glossary/topic/")
     curator.locator("#result_list").get_by_role("link", name="PostgreSQL", exact=True).click()
+    curator.wait_for_url("**/change/")
 
     rows = "#links-group tr.has_original"
     edges = right_edges(
