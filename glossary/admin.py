@@ -425,7 +425,7 @@ class SnippetAdmin(CuratorFormsMixin, PublishActionsMixin, SimpleHistoryAdmin):
         for snippet in runnable:
             check_snippet_after_save(self, request, snippet, ["code"])
         if skipped := len(queryset) - len(runnable):
-            self.message_user(request, f"Skipped {skipped} display-only snippets.", messages.INFO)
+            self.message_user(request, f"Skipped display-only snippets: {skipped}.", messages.INFO)
 
 
 @admin.register(ReaderReport)

@@ -3,6 +3,7 @@ it, and verifying a snippet in the background after an edit in the admin."""
 
 import io
 import logging
+import queue
 import threading
 
 from django.conf import settings
@@ -48,10 +49,29 @@ def verify(slug):
         close_old_connections()
 
 
+# Verifications wait their turn in one thread: a bulk "Verify now" must not start dozens of
+# sandboxes at once next to the readers' runs.
+_pending = queue.SimpleQueue()
+_worker = None
+_worker_lock = threading.Lock()
+
+
+def _verify_pending():
+    while True:
+        verify(_pending.get())
+
+
 def verify_in_background(snippet):
-    """Verify the snippet once the current transaction commits, in a thread of its own."""
+    """Queue the snippet for verification once the current transaction commits."""
 
-    def start():
-        threading.Thread(target=verify, args=[snippet.slug], daemon=True).start()
+    def enqueue():
+        global _worker
+        with _worker_lock:
+            if _worker is None or not _worker.is_alive():
+                _worker = threading.Thread(
+                    target=_verify_pending, name="verify-snippets", daemon=True
+                )
+                _worker.start()
+        _pending.put(snippet.slug)
 
-    transaction.on_commit(start)
+    transaction.on_commit(enqueue)

@@ -145,15 +145,24 @@ def test_saving_changed_code_verifies_it_in_the_background(staff_client, snippet
 
 @pytest.mark.django_db(transaction=True)
 def test_verify_now_runs_the_selected_snippets(staff_client, snippet, sandbox):
+    failing = Snippet.objects.create(
+        topic=snippet.topic, title="Broken", slug="broken", code="1/0", runtime="python"
+    )
+    display_only = Snippet.objects.create(
+        topic=snippet.topic, title="Shown", slug="shown", code="x", display_only_reason="Mongo"
+    )
+    selected = [snippet.pk, failing.pk, display_only.pk]
+
     response = staff_client.post(
         reverse("admin:glossary_snippet_changelist"),
-        {"action": "verify_now", "_selected_action": [snippet.pk]},
+        {"action": "verify_now", "_selected_action": selected},
         follow=True,
     )
 
     assert "Verifying Hello in the background" in response.text
-    assert wait_for_verification(snippet) == "passing"
-    assert wait_for_verification(snippet) and "hello" in snippet.verified_output
+    assert "Skipped display-only snippets: 1." in response.text
+    assert wait_for_verification(snippet) == "passing" and "hello" in snippet.verified_output
+    assert wait_for_verification(failing) == "failing"
 
 
 def test_the_markdown_preview_renders_what_readers_will_see(staff_client, db):
