@@ -439,6 +439,9 @@ class ReaderReportAdmin(admin.ModelAdmin):
     fields = ("kind", "status", "topic", "snippet", *readonly_fields[1:])
     actions = ["accept", "dismiss"]
 
+    class Media:
+        css = {"all": ["css/admin.css"]}
+
     def has_add_permission(self, request):
         return False  # reports come from readers
 

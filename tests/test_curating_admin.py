@@ -250,8 +250,11 @@ def free_port():
 
 SETUP = """\
 from django.contrib.auth.models import User
-from glossary.models import Link, LinkCheck, Topic
+from glossary.models import Link, LinkCheck, ReaderReport, Topic
 User.objects.create_superuser("curator", "curator@example.com", "a long test password")
+ReaderReport.objects.create(kind="problem", topic=Topic.objects.get(slug="postgresql"),
+    message="The link to the JSONB chapter of the documentation answers 404 since last week.")
+ReaderReport.objects.create(kind="link", url="https://www.postgresql.org/docs/current/" + "x" * 60)
 link = Link.objects.filter(topic__slug="postgresql").first()
 LinkCheck.objects.create(link=link, ok=True, status=200,
     suggested_url="https://www.postgresql.org/docs/current/a-rather-long-new-address.html",
@@ -341,7 +344,7 @@ def right_edges(page, selector):
 
 
 @pytest.mark.browser
-@pytest.mark.parametrize("model", ["topic", "link", "snippet"])
+@pytest.mark.parametrize("model", ["topic", "link", "snippet", "readerreport"])
 def test_changelists_fit_a_1280_px_screen(curator, model):
     curator.goto(f"{curator.base}/admin/glossary/{model}/")
 
@@ -405,7 +408,8 @@ def test_a_readers_suggestion_becomes_a_draft_link_in_the_queue(browser, live_ad
     reader.close()
 
     curator.goto(f"{curator.base}/admin/glossary/readerreport/?status__exact=new")
-    curator.locator("#result_list input.action-select").first.check()
+    row = curator.locator("#result_list tr", has_text="https://pgpedia.info/")
+    row.locator("input.action-select").check()
     curator.select_option("select[name=action]", "accept")
     curator.get_by_role("button", name="Run").click()
     curator.get_by_text("Accepted 1 reader report.").wait_for()
