@@ -226,7 +226,7 @@ def test_a_closed_port_is_a_connection_error(server):
 
 
 def test_an_unknown_host_is_a_name_error(settings):
-    settings.LINKCHECK_TIMEOUT_SECONDS = 5
+    settings.LINKCHECK_TIMEOUT_SECONDS = 15  # a slow resolver still answers
     result = check("http://no-such-host.invalid/")
 
     assert result.error == CheckError.DNS
@@ -291,7 +291,7 @@ def test_a_private_address_is_refused_before_connecting(settings):
     result = check("http://10.20.30.40/")
 
     assert result.error == CheckError.FORBIDDEN
-    assert time.monotonic() - started < 0.5  # no connection attempt to time out
+    assert time.monotonic() - started < 2  # no connection attempt waiting out the 5 s
 
 
 def only_public_and(entry_point):
@@ -321,7 +321,7 @@ def test_a_redirect_to_a_private_network_is_refused_before_connecting(serve, set
     )
 
     assert result.error == CheckError.FORBIDDEN and "10.0.0.7" in result.detail
-    assert time.monotonic() - started < 0.5
+    assert time.monotonic() - started < 2
 
 
 def days(n):
