@@ -14,6 +14,7 @@ six heading levels).
 """
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from django.core.exceptions import ValidationError
@@ -106,7 +107,9 @@ def parse(text):
             if (as_group := group_named(name)) and stack:
                 group = as_group
                 continue
-            key = name.lower()
+            if not (key := slugify(name)):
+                problems.append(f"line {number}: {name!r} has no letters or digits for a slug")
+                continue
             if key in seen_topics:
                 first = seen_topics[key]
                 problems.append(f"line {number}: the topic {name!r} appears twice (line {first})")
@@ -158,21 +161,24 @@ def parse(text):
 
 @dataclass
 class Change:
-    text: str
-    apply: object  # callable(topics_by_name)
+    text: str  # "" for a topic that stays as it is (its links may still change)
+    apply: Callable[[dict], None]  # given the topics by lower-case name, made so far
 
 
 def plan(parsed_topics):
     """What importing would change, in order: topics first, then their links."""
-    existing = {topic.name.lower(): topic for topic in Topic.objects.all()}
-    existing |= {topic.slug: topic for topic in Topic.objects.all()}
+    topics = list(Topic.objects.select_related("parent").prefetch_related("links"))
+    by_name = {topic.name.lower(): topic for topic in topics}
+    by_slug = {topic.slug: topic for topic in topics}
+    matches = {
+        parsed.name: by_name.get(parsed.name.lower()) or by_slug.get(slugify(parsed.name))
+        for parsed in parsed_topics
+    }
     changes = []
     for parsed in parsed_topics:
-        changes += plan_topic(
-            parsed, existing.get(parsed.name.lower()) or existing.get(slugify(parsed.name))
-        )
+        changes += plan_topic(parsed, matches[parsed.name])
     for parsed in parsed_topics:
-        topic = existing.get(parsed.name.lower()) or existing.get(slugify(parsed.name))
+        topic = matches[parsed.name]
         links = {link.normalized_url: link for link in topic.links.all()} if topic else {}
         for position, parsed_link in enumerate(parsed.links, start=1):
             link = links.get(normalize_url(parsed_link.url))
@@ -203,7 +209,7 @@ def plan_topic(parsed, topic):
         updates["parent"] = parent_name
 
     def update(topics, topic=topic, updates=updates):
-        topics[topic.name.lower()] = topic
+        topics[parsed.name.lower()] = topic
         for name, value in updates.items():
             setattr(topic, name, topics[value.lower()] if name == "parent" else value)
         if updates:

@@ -159,6 +159,7 @@ BAD = """\
 - [Again](https://github.com/redis/redis-py/) - the same URL
 ##
 ## redis
+## ++
 """
 
 
@@ -166,7 +167,7 @@ def test_bad_input_is_reported_line_by_line_and_nothing_is_imported(db, tmp_path
     path = tmp_path / "bad.md"
     path.write_text(BAD)
 
-    with pytest.raises(CommandError, match="6 problem\\(s\\) in .*bad.md; nothing imported."):
+    with pytest.raises(CommandError, match="7 problem\\(s\\) in .*bad.md; nothing imported."):
         call_command("importmarkdown", path)
 
     errors = capsys.readouterr().err.splitlines()
@@ -177,6 +178,7 @@ def test_bad_input_is_reported_line_by_line_and_nothing_is_imported(db, tmp_path
         f"{path}: line 6: https://github.com/redis/redis-py/ is already under Redis (line 5)",
         f"{path}: line 7: a heading without text",
         f"{path}: line 8: the topic 'redis' appears twice (line 2)",
+        f"{path}: line 9: '++' has no letters or digits for a slug",
     ]
     assert not Topic.objects.exists() and not Link.objects.exists()
 
@@ -192,3 +194,13 @@ def test_the_seed_content_round_trips(db, tmp_path):
     run("exportmarkdown", "--output", exported)
 
     assert run("importmarkdown", exported, "--dry-run").startswith("0 change(s)")
+
+
+def test_a_topic_found_by_its_slug_gets_the_files_links(db, tmp_path):
+    topic = Topic.objects.create(name="Key–value store", slug="key-value-store")
+    path = tmp_path / "kv.md"
+    path.write_text("## Key-value store\n\n- [Redis](https://redis.io/) - In memory.\n")
+
+    run("importmarkdown", path)
+
+    assert Link.objects.get().topic == topic
