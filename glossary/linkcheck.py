@@ -94,8 +94,8 @@ class PublicAddressBackend(httpcore.AsyncNetworkBackend):
 class PublicAddressTransport(httpx.AsyncHTTPTransport):
     def __init__(self, address_allowed):
         super().__init__(retries=0, trust_env=False)
-        # httpx has no argument for a network backend (encode/httpx#2696): swap the pool
-        # it built for one that uses ours.
+        # httpx 0.28 takes no network backend (encode/httpx#3749 would add one): swap the
+        # pool it built for one that uses ours; this can go once a release has it.
         self._pool = httpcore.AsyncConnectionPool(
             ssl_context=httpx.create_ssl_context(trust_env=False),
             network_backend=PublicAddressBackend(address_allowed),
