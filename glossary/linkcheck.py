@@ -178,7 +178,7 @@ class Checker:
 
     async def visit(self, url, result):
         # Repository pages are read for the archived banner; other links only need the
-        # status, and some servers answer HEAD wrongly, so any error falls back to GET.
+        # status, and some servers answer HEAD wrongly, so an error status falls back to GET.
         wants_body = is_repository_page(url)
         if not wants_body:
             response = await self.client.head(url)
