@@ -13,6 +13,7 @@ from django.dispatch import receiver
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.text import slugify
+from simple_history import register
 
 from . import termlinks
 from .rendering import highlight_code, render_markdown
@@ -331,6 +332,7 @@ class Link(DerivedFieldsMixin, models.Model):
     is_published = models.BooleanField("published", default=True)
     created = models.DateTimeField(auto_now_add=True)
     updated = models.DateTimeField(auto_now=True)
+    broken_since = models.DateTimeField(null=True, blank=True, editable=False)  # see LinkCheck
 
     objects = LinkManager()
 
@@ -621,3 +623,112 @@ def derive_fields_on_fixture_load(sender, instance, raw, **kwargs):
         instance.derive_fields()
         instance.created = instance.created or timezone.now()
         instance.updated = instance.updated or instance.created
+
+
+class CheckError(models.TextChoices):
+    NONE = "", "None"
+    HTTP = "http", "HTTP error status"
+    TIMEOUT = "timeout", "Timed out"
+    DNS = "dns", "Name not found"
+    CONNECT = "connect", "Connection failed"
+    FORBIDDEN = "forbidden", "Non-public address refused"
+    REDIRECTS = "redirects", "Too many redirects"
+    PROTOCOL = "protocol", "Broken HTTP response"
+    INVALID = "invalid", "Unsupported URL"
+
+
+class LinkCheck(models.Model):
+    """One visit of a link by `manage.py checklinks`; the link's history in the admin.
+
+    A link is broken (Link.broken_since) only after LINKCHECK_BROKEN_AFTER failed checks
+    in a row spread over LINKCHECK_BROKEN_DAYS calendar days; one success clears it.
+    """
+
+    link = models.ForeignKey(Link, on_delete=models.CASCADE, related_name="checks")
+    checked_at = models.DateTimeField(default=timezone.now, db_index=True)
+    ok = models.BooleanField()
+    status = models.PositiveSmallIntegerField(null=True, blank=True)
+    error = models.CharField(max_length=16, choices=CheckError, blank=True)
+    detail = models.CharField(max_length=300, blank=True)
+    final_url = models.URLField(max_length=500, blank=True)
+    redirect_chain = models.JSONField(default=list, blank=True)  # [[status, url], ...]
+    suggested_url = models.URLField(
+        max_length=500, blank=True, help_text="Where a permanent redirect leads."
+    )
+    archived = models.BooleanField(default=False, help_text="An archived GitHub repository.")
+    elapsed_ms = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["-checked_at", "-pk"]
+        get_latest_by = "checked_at"
+
+    def __str__(self):
+        return f"Check of {self.checked_at:%Y-%m-%d %H:%M}"
+
+
+class ReportKind(models.TextChoices):
+    PROBLEM = "problem", "Problem report"
+    LINK = "link", "Suggested link"
+
+
+class ReportStatus(models.TextChoices):
+    NEW = "new", "New"
+    ACCEPTED = "accepted", "Accepted"
+    DISMISSED = "dismissed", "Dismissed"
+
+
+class ReaderReport(models.Model):
+    """A reader's problem report or link suggestion, waiting in the admin's queue."""
+
+    kind = models.CharField(max_length=8, choices=ReportKind)
+    topic = models.ForeignKey(Topic, null=True, blank=True, on_delete=models.SET_NULL)
+    snippet = models.ForeignKey(Snippet, null=True, blank=True, on_delete=models.SET_NULL)
+    url = models.URLField("URL", max_length=500, blank=True, validators=[http_url_validator])
+    title = models.CharField(max_length=200, blank=True)
+    message = models.TextField(blank=True)
+    status = models.CharField(max_length=9, choices=ReportStatus, default=ReportStatus.NEW)
+    created_link = models.ForeignKey(
+        Link, null=True, blank=True, on_delete=models.SET_NULL, editable=False
+    )
+    created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created", "-pk"]
+
+    def __str__(self):
+        about = self.snippet or self.topic or "the glossary"
+        return f"{self.get_kind_display()} about {about}"
+
+
+# Every edit of readers' content is kept with who and when (django-simple-history). Derived
+# columns, verification results and link health are left out: they follow from the rest.
+HISTORY_LEAVES_OUT = {
+    Topic: {"letter", "summary_html", "search_vector"},
+    Link: {"normalized_url", "domain", "search_vector", "broken_since"},
+    Snippet: {
+        "highlighted",
+        "description_html",
+        "search_vector",
+        "verification",
+        "verified_output",
+        "verified_at",
+        "verified_wall_ms",
+        "verified_versions",
+    },
+}
+for model, left_out in HISTORY_LEAVES_OUT.items():
+    register(model, excluded_fields=sorted(left_out))
+
+
+@receiver(pre_save)
+def skip_history_of_untracked_saves(sender, instance, update_fields, **kwargs):
+    """A save of only left-out columns (a verification run) is not an edit."""
+    left_out = HISTORY_LEAVES_OUT.get(sender)
+    if left_out and update_fields and set(update_fields) <= left_out | {"updated"}:
+        instance.skip_history_when_saving = True
+
+
+@receiver(post_save)
+def forget_skipped_history(sender, instance, **kwargs):
+    if sender in HISTORY_LEAVES_OUT:
+        instance.__dict__.pop("skip_history_when_saving", None)

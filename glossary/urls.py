@@ -35,4 +35,5 @@ urlpatterns = [
     path("export.json", views.export_json, name="export"),
     path("sitemap.xml", sitemap, {"sitemaps": SITEMAPS}, name="sitemap"),
     path("topics/<slug:slug>/preview/", cached(views.topic_preview), name="topic-preview"),
+    path("feedback/", views.report, name="report"),
 ]

@@ -1,5 +1,7 @@
 import string
 
+from django.conf import settings
+from django.core.cache import cache
 from django.core.paginator import Paginator
 from django.db.models.functions import Lower
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
@@ -9,7 +11,8 @@ from django.views.generic import DetailView, ListView, TemplateView
 
 from . import search as site_search
 from . import termlinks
-from .models import Link, LinkGroup, Snippet, Topic
+from .forms import ReaderReportForm
+from .models import Link, LinkGroup, ReportKind, Snippet, Topic
 
 LETTERS = [*string.ascii_uppercase, "#"]
 RECENT_LINKS = 6
@@ -283,3 +286,43 @@ def topic_preview(request: HttpRequest, slug: str) -> HttpResponse:
     topic = get_object_or_404(Topic.objects.published().for_preview(), slug=slug)
     context = {"topic": topic, "lead": termlinks.first_sentences(topic.summary_html)}
     return render(request, "glossary/topic_preview.html", context)
+
+
+def over_report_limit(request):
+    """Count a report from this client; True once it sent too many this hour."""
+    key = f"reader-reports:{request.META.get('REMOTE_ADDR', '')}"
+    cache.add(key, 0, timeout=60 * 60)
+    try:
+        count = cache.incr(key)
+    except ValueError:  # expired between add() and incr()
+        cache.set(key, count := 1, timeout=60 * 60)
+    return count > settings.READER_REPORTS_PER_HOUR
+
+
+def report(request: HttpRequest) -> HttpResponse:
+    """A reader reports a problem or suggests a link, about a topic or snippet or in general.
+
+    Its own page, not part of the cached topic pages: the form carries a CSRF token.
+    """
+    params = request.POST if request.method == "POST" else request.GET
+    topic = snippet = None
+    if slug := params.get("snippet"):
+        snippet = get_object_or_404(Snippet.objects.published().select_related("topic"), slug=slug)
+        topic = snippet.topic
+    elif slug := params.get("topic"):
+        topic = get_object_or_404(Topic.objects.published(), slug=slug)
+    context = {"topic": topic, "snippet": snippet}
+    if request.method != "POST":
+        kind = params.get("kind") if params.get("kind") in ReportKind.values else "problem"
+        context["form"] = ReaderReportForm(initial={"kind": kind})
+        return render(request, "glossary/report_form.html", context)
+    form = context["form"] = ReaderReportForm(request.POST)
+    if over_report_limit(request):
+        context["limited"] = True
+        return render(request, "glossary/report_form.html", context, status=429)
+    if not form.is_valid():
+        return render(request, "glossary/report_form.html", context, status=400)
+    if not form.is_from_a_bot:
+        form.instance.topic, form.instance.snippet = topic, snippet
+        form.save()
+    return render(request, "glossary/report_thanks.html", context)

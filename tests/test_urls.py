@@ -15,6 +15,7 @@ URLS = [
     ("export", [], "/export.json"),
     ("sitemap", [], "/sitemap.xml"),
     ("topic-preview", ["postgresql"], "/topics/postgresql/preview/"),
+    ("report", [], "/feedback/"),
 ]
 
 

@@ -241,3 +241,28 @@ LOGGING = {
         "axes": {"level": "WARNING"},
     },
 }
+
+# Link checking (`manage.py checklinks`, glossary/linkcheck.py).
+# Development and tests only: lets the checker reach loopback and private addresses.
+LINKCHECK_ALLOW_PRIVATE = env_bool("LINKCHECK_ALLOW_PRIVATE", False)
+LINKCHECK_TIMEOUT_SECONDS = env_int("LINKCHECK_TIMEOUT_SECONDS", 20)  # per link, redirects too
+LINKCHECK_CONCURRENCY = env_int("LINKCHECK_CONCURRENCY", 16)
+LINKCHECK_PER_HOST = env_int("LINKCHECK_PER_HOST", 2)
+LINKCHECK_MAX_BYTES = env_int("LINKCHECK_MAX_KB", 1024) * 1024  # of a body it reads
+LINKCHECK_USER_AGENT = os.environ.get("LINKCHECK_USER_AGENT") or (
+    "DBGlossaryLinkChecker/1.0 (checks the links of a database glossary once a day)"
+)
+# A link is broken after this many failed checks in a row over at least this many days.
+LINKCHECK_BROKEN_AFTER = env_int("LINKCHECK_BROKEN_AFTER", 3)
+LINKCHECK_BROKEN_DAYS = env_int("LINKCHECK_BROKEN_DAYS", 2)
+LINKCHECK_KEEP_CHECKS = env_int("LINKCHECK_KEEP_CHECKS", 60)  # per link, newest first
+# Hosts whose repository pages are read for the "archived" banner (GitHub Enterprise too).
+LINKCHECK_GITHUB_HOSTS = env_list("LINKCHECK_GITHUB_HOSTS", ["github.com"])
+LOGGING["loggers"]["httpx"] = {"level": "WARNING"}  # not a line per link checked
+
+# History of topics, links and snippets (django-simple-history): who changed what, when.
+INSTALLED_APPS += ["simple_history"]
+MIDDLEWARE += ["simple_history.middleware.HistoryRequestMiddleware"]
+
+# Readers' problem reports and link suggestions (no account): this many per address an hour.
+READER_REPORTS_PER_HOUR = env_int("READER_REPORTS_PER_HOUR", 5)
