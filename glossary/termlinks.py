@@ -72,13 +72,13 @@ class TermIndex:
     @classmethod
     def current(cls):
         """The index for the current content revision (cached; one query when it changes)."""
-        from .caching import TIMEOUT
+        from .caching import TIMEOUT, cached
         from .models import ContentRevision
 
         key = f"termindex:{ContentRevision.current()}"
-        if (index := cache.get(key)) is None:
+        if (index := cached(cache.get, key)) is None:
             index = cls.from_database()
-            cache.set(key, index, TIMEOUT)
+            cached(cache.set, key, index, TIMEOUT)
         return index
 
     def matches(self, text):

@@ -112,8 +112,8 @@ def stored_pages(settings):
     prefix = settings.CACHES["default"]["KEY_PREFIX"]
     if "RedisCache" in settings.CACHES["default"]["BACKEND"]:
         client = cache._cache.get_client()
-        return [(key, client.ttl(key)) for key in client.keys(f"{prefix}:*")]
-    return [(key, None) for key in cache._cache if key.startswith(f"{prefix}:")]
+        return [(key, client.ttl(key)) for key in client.keys(f"{prefix}:*:page:*")]
+    return [(key, None) for key in cache._cache if key.startswith(f"{prefix}:") and ":page:" in key]
 
 
 def test_made_up_query_strings_share_one_cached_copy_of_a_page(client, topic, settings):

@@ -464,8 +464,10 @@ async def test_a_snippet_may_use_a_few_threads_under_the_memory_limit():
 async def test_django_snippets_write_to_their_database_but_not_large_files():
     code = (
         "from glossary.models import Topic\n"
-        "for n in range(50):\n"
-        "    Topic.objects.create(name=f'Extra {n}', slug=f'extra-{n}', summary='x' * 100)\n"
+        # One INSERT: each query is reported to the SQL panel and counts as output.
+        "Topic.objects.bulk_create(\n"
+        "    Topic(name=f'Extra {n}', slug=f'extra-{n}', summary='x' * 100) for n in range(50)\n"
+        ")\n"
         "print('saved', Topic.objects.filter(slug__startswith='extra-').count())\n"
         "try:\n"
         "    with open('big.bin', 'wb') as f:\n"
