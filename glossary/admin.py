@@ -3,7 +3,7 @@ from django.db.models import Count
 from django.forms.models import BaseInlineFormSet
 from django.utils import timezone
 
-from .models import ContentRevision, Link, Snippet, Topic, normalize_url
+from .models import ContentRevision, Link, Share, Snippet, Topic, normalize_url
 
 
 class PublishActionsMixin:
@@ -160,3 +160,24 @@ class SnippetAdmin(PublishActionsMixin, admin.ModelAdmin):
     @admin.display(description="Runtime", ordering="runtime")
     def runtime_label(self, snippet):
         return snippet.get_runtime_display()
+
+
+@admin.register(Share)
+class ShareAdmin(admin.ModelAdmin):
+    """Code readers shared from the playground: staff review it and delete what must go."""
+
+    list_display = ("id", "runtime", "first_line", "created", "last_viewed", "views")
+    list_filter = ("runtime",)
+    search_fields = ("id", "code")
+    date_hierarchy = "created"
+    readonly_fields = ("id", "runtime", "code", "created", "last_viewed", "views")
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, share=None):
+        return False
+
+    @admin.display(description="Code")
+    def first_line(self, share):
+        return share.code.strip().splitlines()[0][:80]

@@ -35,4 +35,7 @@ urlpatterns = [
     path("export.json", views.export_json, name="export"),
     path("sitemap.xml", sitemap, {"sitemaps": SITEMAPS}, name="sitemap"),
     path("topics/<slug:slug>/preview/", cached(views.topic_preview), name="topic-preview"),
+    path("play/", views.playground_page, name="playground"),
+    path("play/share/", views.share_code, name="play-share-create"),
+    path("play/<slug:share_id>/", views.playground_page, name="play-share"),
 ]

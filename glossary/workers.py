@@ -113,7 +113,7 @@ class RunFailed(Exception):
 # The Daphne side ---------------------------------------------------------------------
 
 
-async def run_on_worker(code, runtime):
+async def run_on_worker(code, runtime, limits=None):
     """Hand a run to a run worker and yield its events as they arrive.
 
     The same events and contract as runner.run_queued(): closing the generator (or
@@ -127,6 +127,7 @@ async def run_on_worker(code, runtime):
         "run": run_id,
         "code": code,
         "runtime": runtime,
+        "limits": limits and limits.as_dict(),
         "reply_to": reply_to,
         "sent": time.time(),
     }
@@ -330,8 +331,9 @@ class RunWorkerConsumer(AsyncConsumer):
             logger.exception("Could not claim run %s.", run_id)
             return
         logger.info("Took run %s", run_id)
+        code, runtime, reply_to = message["code"], message["runtime"], message["reply_to"]
         task = asyncio.create_task(
-            self.serve(run_id, message["code"], message["runtime"], message["reply_to"])
+            self.serve(run_id, code, runtime, reply_to, message.get("limits"))
         )
         self.runs[run_id] = task
         task.add_done_callback(lambda _: self.runs.pop(run_id, None))
@@ -352,10 +354,10 @@ class RunWorkerConsumer(AsyncConsumer):
         except (ChannelFull, *LAYER_ERRORS) as error:
             logger.warning("Could not confirm the cancel of run %s: %r", message["run"], error)
 
-    async def serve(self, run_id, code, runtime, reply_to):
+    async def serve(self, run_id, code, runtime, reply_to, limits=None):
         outbox = Outbox(self.channel_layer, reply_to, run_id, self.channel_name)
         events = asyncio.Queue()
-        producer = asyncio.create_task(produce(code, runtime, events))
+        producer = asyncio.create_task(produce(code, runtime, events, limits))
         try:
             while True:
                 if outbox.until_due() == 0:
@@ -378,11 +380,13 @@ class RunWorkerConsumer(AsyncConsumer):
             await asyncio.gather(producer, return_exceptions=True)
 
 
-async def produce(code, runtime, events):
-    """Put the run's events on the queue, then None."""
+async def produce(code, runtime, events, limits=None):
+    """Put the run's events on the queue, then None. limits: a dict, or None for the
+    settings' limits."""
     started = None
     try:
-        async for event in runner.run_queued(code, runtime):
+        limits = limits and runner.Limits(**limits)
+        async for event in runner.run_queued(code, runtime, limits):
             if event["type"] == "start":
                 started = time.monotonic()
             events.put_nowait(event)

@@ -180,3 +180,18 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": "INFO"},
     "loggers": {"django.db.backends": {"level": "INFO"}},
 }
+
+# Readers' own code: the editor on snippet pages and the playground (/play/).
+# Off: pages show the code read-only and the playground says edited runs are off.
+SNIPPET_READER_CODE = env_bool("SNIPPET_READER_CODE", True)
+# Limits for readers' code, SNIPPET_READER_WALL_SECONDS and so on; each defaults to the
+# curated limit. Stricter ones are allowed, but such runs start cold (no warm pool).
+SNIPPET_READER_LIMITS = {
+    name: env_int(f"SNIPPET_READER_{name.upper()}", value) for name, value in SNIPPET_LIMITS.items()
+}
+# Shared code (/play/<id>/): at most this size (also the largest code a run may carry),
+# this many shares an hour per client, deleted after this many days without a view
+# (`manage.py deleteexpiredshares`).
+SNIPPET_SHARE_MAX_BYTES = env_int("SNIPPET_SHARE_MAX_KB", 64) * 1024
+SNIPPET_SHARES_PER_HOUR = env_int("SNIPPET_SHARES_PER_HOUR", 30)
+SNIPPET_SHARE_EXPIRY_DAYS = env_int("SNIPPET_SHARE_EXPIRY_DAYS", 90)
