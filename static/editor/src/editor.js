@@ -22,6 +22,20 @@ const LANGUAGES = {
   sql: () => sql({ dialect: PostgreSQL }),
 };
 
+// Typing over a selection of several lines: Chromium would merge the lines' elements
+// natively, with style attributes that the page's CSP refuses (a console error for each),
+// so the editor replaces the selection itself.
+function replaceSelectionItself(event, view) {
+  const { from, to } = view.state.selection.main;
+  const lines = view.state.doc;
+  if (event.inputType !== "insertText" || !event.data || lines.lineAt(from).number === lines.lineAt(to).number) {
+    return false;
+  }
+  event.preventDefault();
+  view.dispatch(view.state.replaceSelection(event.data), { scrollIntoView: true, userEvent: "input.type" });
+  return true;
+}
+
 // An editor in `parent` holding `doc`. onRun: Ctrl/Cmd-Enter; onChange(text) after edits.
 // `nonce` lets CodeMirror's own style elements pass the page's Content-Security-Policy.
 function create({ parent, doc, language, label, nonce, readOnly = false, onRun, onChange }) {
@@ -39,6 +53,7 @@ function create({ parent, doc, language, label, nonce, readOnly = false, onRun, 
     Prec.highest(keymap.of([{ key: "Mod-Enter", run: () => (onRun?.(), true) }])),
     keymap.of([...defaultKeymap, ...historyKeymap, indentWithTab]),
     EditorView.contentAttributes.of({ "aria-label": label }),
+    EditorView.domEventHandlers({ beforeinput: replaceSelectionItself }),
     EditorView.updateListener.of((update) => {
       if (update.docChanged) onChange?.(update.state.doc.toString());
     }),
