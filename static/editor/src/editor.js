@@ -52,7 +52,8 @@ function create({ parent, doc, language, label, nonce, readOnly = false, onRun, 
     syntaxHighlighting(classHighlighter),
     Prec.highest(keymap.of([{ key: "Mod-Enter", run: () => (onRun?.(), true) }])),
     keymap.of([...defaultKeymap, ...historyKeymap, indentWithTab]),
-    EditorView.contentAttributes.of({ "aria-label": label }),
+    // tabindex: the editable text is the scrolling region's focusable part, said plainly.
+    EditorView.contentAttributes.of({ "aria-label": label, tabindex: "0" }),
     EditorView.domEventHandlers({ beforeinput: replaceSelectionItself }),
     EditorView.updateListener.of((update) => {
       if (update.docChanged) onChange?.(update.state.doc.toString());
