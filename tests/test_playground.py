@@ -1,5 +1,6 @@
 """Readers' own code: edited snippet runs, the playground page and its socket."""
 
+import asyncio
 import json
 import logging
 
@@ -9,7 +10,7 @@ from channels.testing import WebsocketCommunicator
 from django.urls import reverse
 
 from config.asgi import application
-from glossary import playground, runner
+from glossary import playground, runner, workers
 from glossary.models import Runtime, Snippet, Topic
 from tests.conftest import require
 
@@ -240,3 +241,14 @@ def test_stricter_reader_limits_are_shown_next_to_run(client, snippet, settings)
     page = client.get(snippet.get_absolute_url()).content.decode()
 
     assert "it runs under these limits: 3 s wall time" in page
+
+
+@pytest.mark.asyncio
+async def test_a_run_worker_runs_under_the_limits_the_request_carries(sandbox, settings):
+    events = asyncio.Queue()
+    limits = {**settings.SNIPPET_LIMITS, "wall_seconds": 2}
+
+    await workers.produce("print('on a worker')", "python", events, limits)
+
+    start = await events.get()
+    assert start["type"] == "start" and start["limits"]["wall_seconds"] == 2
