@@ -15,6 +15,7 @@ import pytest
 from glossary import runner
 from tests.conftest import require
 from tests.test_end_to_end import CHROMIUM, ROOT, free_port, wait_until_serving
+from tests.test_run_panel_browser import axe_violations
 
 BUNDLE = ROOT / "static" / "editor" / "editor.js"
 BUNDLE_BUDGET = 150 * 1024  # compressed bytes the editor may add to a snippet page
@@ -146,6 +147,7 @@ def test_a_reader_edits_runs_and_resets_a_snippet(site, new_page):
     page.get_by_role("button", name=re.compile("^Run")).click()
     expect(page.locator(".run-status")).to_contain_text("Finished in")
     expect(output_of(page)).to_have_text("hello\n")
+    assert axe_violations(page, ".snippet") == []
     assert page.console_errors == []
 
 
@@ -238,6 +240,7 @@ def test_the_playground_runs_each_runtimes_starter(site, new_page):
         page.get_by_role("button", name="Run").click()
         expect(page.locator(".run-status")).to_contain_text("Finished in", timeout=30_000)
         assert output_of(page).inner_text().strip(), runtime
+    assert axe_violations(page, ".playground") == []
     assert page.console_errors == []
 
 
