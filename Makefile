@@ -19,7 +19,7 @@ root=$$(pyenv root 2>/dev/null) && for candidate in $$(ls -d "$$root"/versions/3
 done; exit 1
 endef
 
-.PHONY: run test lint format migrations-check superuser bench diagram install migrate seed clean
+.PHONY: run test lint format migrations-check superuser bench diagram install migrate seed clean editor
 
 $(VENV)/.installed: requirements/base.txt requirements/dev.txt
 	@python=$$($(find_python)) || { \
@@ -44,11 +44,11 @@ seed: migrate
 	@# Readers without JavaScript see each snippet's last verified output.
 	-$(PY) manage.py verifysnippets --unverified
 
-run: seed
+run: seed editor
 	@echo "Serving the glossary at http://$(HOST):$(PORT)/ (Ctrl-C to stop)"
 	$(VENV)/bin/daphne -b $(HOST) -p $(PORT) config.asgi:application
 
-test: install
+test: install editor
 	$(PY) -m pytest
 
 lint: install
@@ -77,6 +77,16 @@ superuser: migrate
 bench: install
 	$(PY) bench/pages.py
 	$(PY) bench/runs.py
+
+# The code editor's bundle is committed with a checksum of what it was built from: a
+# fresh clone (whose file times say nothing) needs no npm, and a changed input (its
+# source or the pinned toolchain) rebuilds it with npm.
+EDITOR_INPUTS := package.json package-lock.json $(sort $(wildcard static/editor/src/*.js))
+EDITOR_SUM := static/editor/inputs.sha256
+editor:
+	@sha256sum $(EDITOR_INPUTS) | cmp -s - $(EDITOR_SUM) || { \
+	  echo "Rebuilding the editor bundle (static/editor/editor.js) with npm"; \
+	  npm ci --no-audit --no-fund && npm run build && sha256sum $(EDITOR_INPUTS) > $(EDITOR_SUM); }
 
 # The ER diagram on the About page (needs graphviz's `dot`).
 diagram: install

@@ -5,11 +5,12 @@ temporary directory, starts Daphne on a free port, and measures:
 
   (a) time from sending {"action": "run"} to the first stdout event, for print(1) next to
       a bare `python -c 'print(1)'`, and for a Django ORM snippet next to a fresh process
-      that runs django.setup() and the same query;
+      that runs django.setup() and the same query; and for a reader's edited print(1)
+      ({"action": "run", "code": ...}) next to the curated one and a bare spawn;
   (b) runs per second with 20 WebSocket clients next to 20 concurrent bare spawns;
   (c) a topic page's p99 latency while 20 runs stream, next to idle.
 
-    .venv/bin/python bench/runs.py [--tries 30] [--seconds 10] [--warm-pool 2]
+    .venv/bin/python bench/runs.py [--tries 30] [--seconds 10] [--warm-pool 2] [--edited-only]
 """
 
 import argparse
@@ -32,6 +33,8 @@ sys.path.insert(0, str(ROOT))
 from bench.pages import HOST, free_port, start_daphne, stop  # noqa: E402
 
 CLIENTS = 20
+# Not the snippet's own code ("print(1)"), so it runs as a reader's edit.
+EDITED_PRINT = "print(1)\n"
 ORM_QUERY = "from glossary.models import Topic; print(Topic.objects.count())"
 SNIPPETS = {
     "bench-print": ("python", "print(1)"),
@@ -59,6 +62,9 @@ def parse_args():
     parser.add_argument("--seconds", type=float, default=10, help="per throughput/load row")
     parser.add_argument("--rounds", type=int, default=2, help="alternations per row")
     parser.add_argument("--warm-pool", type=int, default=2, help="SNIPPET_WARM_POOL for Daphne")
+    parser.add_argument(
+        "--edited-only", action="store_true", help="only the edited print(1) row (quick)"
+    )
     return parser.parse_args()
 
 
@@ -131,10 +137,12 @@ class Socket:
     async def __aexit__(self, *exc_info):
         await self.connection.close()
 
-    async def run(self):
-        """(seconds to the first stdout event or None, the exit event)."""
+    async def run(self, code=None):
+        """(seconds to the first stdout event or None, the exit event). With code: a
+        reader's own code instead of the snippet's."""
+        message = {"action": "run"} if code is None else {"action": "run", "code": code}
         started = time.perf_counter()
-        await self.connection.send(json.dumps({"action": "run"}))
+        await self.connection.send(json.dumps(message))
         first = None
         while True:
             event = json.loads(await self.connection.recv())
@@ -182,6 +190,40 @@ async def first_outputs(port, slug, bare_argv, bare_env, tries, gap):
             bare.append(await spawn(bare_argv, bare_env))
             await asyncio.sleep(gap / 2)
     return ours, bare
+
+
+async def edited_first_outputs(port, tries, gap):
+    """Seconds to first output of an edited print(1), the curated one and a bare spawn,
+    interleaved on one socket."""
+    edited, curated, bare = [], [], []
+    bare_argv = [sys.executable, "-c", "print(1)"]
+    async with Socket(port, "bench-print") as sock:
+        for _ in range(3):
+            await sock.run(EDITED_PRINT)
+            await asyncio.sleep(gap)
+        for _ in range(tries):
+            for code, samples in ((EDITED_PRINT, edited), (None, curated)):
+                first, exit_event = await sock.run(code)
+                if first is None or exit_event.get("reason") != "ok":
+                    raise SystemExit(f"an edited run did not run: {exit_event}")
+                samples.append(first)
+                await asyncio.sleep(gap / 3)
+            bare.append(await spawn(bare_argv))
+            await asyncio.sleep(gap / 3)
+    return edited, curated, bare
+
+
+def edited_row(edited, curated, bare):
+    median = quantiles(edited)[0]
+    ratio = median / quantiles(bare)[0]
+    return ratio_row(
+        "first stdout, edited print(1)",
+        f"{median:.1f} ms (curated {quantiles(curated)[0]:.1f} ms)",
+        f"{quantiles(bare)[0]:.1f} ms",
+        ratio,
+        "<= 1.5x",
+        ratio <= 1.5,
+    )
 
 
 async def for_seconds(seconds, clients, step):
@@ -271,7 +313,9 @@ async def measure(args, port, topic_path, env):
         median, p90, _ = quantiles(samples)
         return f"{median:.1f} / {p90:.1f} ms"
 
-    rows = []
+    rows = [edited_row(*await edited_first_outputs(port, args.tries, args.gap))]
+    if args.edited_only:
+        return rows
     bare_argv = [sys.executable, "-c", "print(1)"]
     ours, bare = await first_outputs(port, "bench-print", bare_argv, None, args.tries, args.gap)
     ratio = quantiles(ours)[0] / quantiles(bare)[0]

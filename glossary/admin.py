@@ -25,6 +25,7 @@ from .models import (
     ReaderReport,
     ReportKind,
     ReportStatus,
+    Share,
     Snippet,
     Topic,
     Verification,
@@ -517,3 +518,24 @@ class ReaderReportAdmin(admin.ModelAdmin):
             status=ReportStatus.DISMISSED
         )
         self.message_user(request, f"Dismissed {counted(count, ReaderReport)}.", messages.SUCCESS)
+
+
+@admin.register(Share)
+class ShareAdmin(admin.ModelAdmin):
+    """Code readers shared from the playground: staff review it and delete what must go."""
+
+    list_display = ("id", "runtime", "first_line", "created", "last_viewed", "views")
+    list_filter = ("runtime",)
+    search_fields = ("id", "code")
+    date_hierarchy = "created"
+    readonly_fields = ("id", "runtime", "code", "created", "last_viewed", "views")
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, share=None):
+        return False
+
+    @admin.display(description="Code")
+    def first_line(self, share):
+        return share.code.strip().splitlines()[0][:80]

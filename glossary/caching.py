@@ -2,6 +2,7 @@
 
 import functools
 import hashlib
+import time
 
 import redis
 from django.core.cache import cache
@@ -61,3 +62,14 @@ def cached(operation, *args):
         return None
     outage.succeeded()
     return result
+
+
+def count_this_hour(action, request):
+    """How often this client has done action this hour, this time included; counted in
+    the cache (shared by every process when it is Redis), 0 while it is unreachable."""
+    key = f"hourly:{action}:{request.META.get('REMOTE_ADDR', '')}:{int(time.time() // 3600)}"
+    cached(cache.add, key, 0, 60 * 60)
+    try:
+        return cached(cache.incr, key) or 0
+    except ValueError:  # expired between add() and incr()
+        return 0

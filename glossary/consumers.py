@@ -1,4 +1,5 @@
 import asyncio
+import dataclasses
 import ipaddress
 import json
 import logging
@@ -15,7 +16,7 @@ from django.conf import settings
 from django.contrib import auth
 from django.db import DatabaseError
 
-from . import runner, workers
+from . import playground, runner, workers
 from .models import Snippet
 
 MAX_MESSAGE_BYTES = 1024
@@ -102,6 +103,32 @@ class Allowance:
         return self.left >= 0
 
 
+def message_limit():
+    """The largest message: a run message with code of the largest size, escaped."""
+    return MAX_MESSAGE_BYTES + 2 * settings.SNIPPET_SHARE_MAX_BYTES
+
+
+@dataclasses.dataclass(frozen=True)
+class Job:
+    code: str
+    runtime: str
+    # A reader's own code runs under the reader limits, and is logged.
+    edited: bool = False
+
+    @property
+    def limits(self):
+        return playground.reader_limits() if self.edited else None
+
+
+def reader_job(code, runtime):
+    """A run of a reader's code, or why it cannot run."""
+    if not settings.SNIPPET_READER_CODE:
+        return playground.READER_CODE_OFF
+    if error := playground.code_error(code):
+        return error
+    return Job(code, runtime, edited=True)
+
+
 class SnippetRunConsumer(AsyncWebsocketConsumer):
     """Runs one snippet at a time for one socket and relays the runner's events.
 
@@ -115,6 +142,9 @@ class SnippetRunConsumer(AsyncWebsocketConsumer):
 
     async def connect(self):
         self.slug = self.scope["url_route"]["kwargs"]["slug"]
+        await self.open()
+
+    async def open(self):
         self.task = None
         self.errors = Allowance(ERROR_BURST, ERRORS_PER_SECOND)
         self.flooded = False
@@ -126,44 +156,57 @@ class SnippetRunConsumer(AsyncWebsocketConsumer):
     async def receive(self, text_data=None, bytes_data=None):
         if self.flooded:
             return  # sent before the close; nothing more is answered
-        if bytes_data is not None or len(text_data.encode()) > MAX_MESSAGE_BYTES:
-            return await self.send_error(
-                f"Messages are JSON text of at most {MAX_MESSAGE_BYTES} bytes."
-            )
+        size = len(text_data.encode()) if bytes_data is None else None
+        too_large = (
+            f"Messages are JSON text of at most {MAX_MESSAGE_BYTES} bytes; a run message "
+            f"may carry code of at most {settings.SNIPPET_SHARE_MAX_BYTES // 1024} KiB."
+        )
+        if size is None or size > message_limit():
+            return await self.send_error(too_large)
         try:
             message = json.loads(text_data)
         except ValueError:
             return await self.send_error("That message is not valid JSON.")
         if not isinstance(message, dict):
             return await self.send_error('Send a JSON object such as {"action": "run"}.')
+        if size > MAX_MESSAGE_BYTES and not (message.get("action") == "run" and "code" in message):
+            return await self.send_error(too_large)
         match message.get("action"):
             case "run":
-                await self.start_run()
+                await self.start_run(message)
             case "cancel":
                 await self.cancel_run()
             case _:
                 await self.send_error('Unknown action: use "run" or "cancel".')
 
-    async def start_run(self):
+    async def start_run(self, message):
         if self.task and not self.task.done():
             return await self.send_error("This snippet is already running; cancel it first.")
         try:
-            snippet = await self.find_snippet()
+            job = await self.job(message)
         except DatabaseError:
             logger.exception("Could not look up snippet %r", self.slug)
             return await self.send_error(
                 "The site's database cannot be reached right now; try again in a minute."
             )
-        if snippet is None:
-            return await self.send_error(f"There is no snippet called {self.slug!r}.")
-        if not snippet.is_runnable:
-            return await self.send_error(
-                f"This snippet is display-only: {snippet.display_only_reason}"
-            )
+        if isinstance(job, str):
+            return await self.send_error(job)
         client = client_key(self.scope)
         if not rate_limiter.allow(client):
             return await self.send_error("Too many runs from your address; wait a minute.")
-        self.task = asyncio.create_task(self.relay(snippet, client))
+        self.task = asyncio.create_task(self.relay(job, client))
+
+    async def job(self, message):
+        """What the run message asks to run (the snippet, or a reader's edit of it), or
+        why it cannot run."""
+        snippet = await self.find_snippet()
+        if snippet is None:
+            return f"There is no snippet called {self.slug!r}."
+        if not snippet.is_runnable:
+            return f"This snippet is display-only: {snippet.display_only_reason}"
+        if "code" not in message or message["code"] == snippet.code:
+            return Job(snippet.code, snippet.runtime)
+        return reader_job(message["code"], snippet.runtime)
 
     @database_sync_to_async
     def find_snippet(self):
@@ -183,19 +226,33 @@ class SnippetRunConsumer(AsyncWebsocketConsumer):
         fresh = SimpleNamespace(session=engine.SessionStore(session.session_key))
         return auth.get_user(fresh)
 
-    async def relay(self, snippet, client):
+    async def relay(self, job, client):
         self.started = time.monotonic()
         started = ended = False
+        outcome = runner.EXIT_CANCELLED
         try:
             # aclosing: a cancelled relay has stopped the run by the time its task is done.
-            async with aclosing(self.run_events(snippet, client)) as events:
+            async with aclosing(self.run_events(job, client)) as events:
                 async for event in events:
                     if event["type"] == "start":
                         self.started, started = time.monotonic(), True
                     ended = event["type"] in ("exit", "error")
+                    if ended:
+                        outcome = event.get("reason", "refused")
                     await self.send(text_data=runner.encode(event))
         except Exception:
+            outcome = "failed"
             logger.exception("A run of %s failed.", self.slug)
+        finally:
+            if job.edited:
+                logger.info(
+                    "Reader code run: code %s, runtime %s, client %s, outcome %s, %d ms",
+                    playground.code_digest(job.code),
+                    job.runtime,
+                    client,
+                    outcome,
+                    round((time.monotonic() - self.started) * 1000),
+                )
         if not ended:
             # The reader's panel waits for an end: never leave it waiting.
             if started:
@@ -205,11 +262,11 @@ class SnippetRunConsumer(AsyncWebsocketConsumer):
                 end = runner.error_event(RUN_FAILED)
             await self.send(text_data=runner.encode(end))
 
-    def run_events(self, snippet, client):
+    def run_events(self, job, client):
         """The run's events, from this process (RUNNER_MODE=local) or a run worker."""
         if settings.RUNNER_MODE == "workers":
-            return workers.run_on_worker(snippet.code, snippet.runtime, client)
-        return runner.run_queued(snippet.code, snippet.runtime, client=client)
+            return workers.run_on_worker(job.code, job.runtime, client, job.limits)
+        return runner.run_queued(job.code, job.runtime, job.limits, client=client)
 
     async def cancel_run(self):
         if not await self.stop_run():
@@ -325,3 +382,20 @@ class GuardedConnection:
         if not self.closed:
             await self.send({"type": "websocket.close", "code": POLICY_VIOLATION})
         self.closed = True
+
+
+class PlaygroundRunConsumer(SnippetRunConsumer):
+    """Runs readers' code in the runtime the socket names: /ws/play/<runtime>/."""
+
+    async def connect(self):
+        self.runtime = self.scope["url_route"]["kwargs"]["runtime"]
+        self.slug = f"the {self.runtime} playground"
+        await self.open()
+
+    async def job(self, message):
+        runtimes = [runtime.value for runtime in playground.available_runtimes()]
+        if self.runtime not in runtimes:
+            return f"There is no runtime {self.runtime!r} here; use one of {', '.join(runtimes)}."
+        if "code" not in message:
+            return 'Send the code to run: {"action": "run", "code": "print(1)"}.'
+        return reader_job(message["code"], self.runtime)

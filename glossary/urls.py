@@ -36,4 +36,7 @@ urlpatterns = [
     path("sitemap.xml", sitemap, {"sitemaps": SITEMAPS}, name="sitemap"),
     path("topics/<slug:slug>/preview/", cached(views.topic_preview), name="topic-preview"),
     path("feedback/", views.report, name="report"),
+    path("play/", views.playground_page, name="playground"),
+    path("play/share/", views.share_code, name="play-share-create"),
+    path("play/<slug:share_id>/", views.playground_page, name="play-share"),
 ]

@@ -1,18 +1,21 @@
 import string
 
 from django.conf import settings
-from django.core.cache import cache
 from django.core.paginator import Paginator
+from django.db import IntegrityError
+from django.db.models import F
 from django.db.models.functions import Lower
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
+from django.views.decorators.http import require_POST
 from django.views.generic import DetailView, ListView, TemplateView
 
+from . import playground, termlinks
 from . import search as site_search
-from . import termlinks
+from .caching import count_this_hour
 from .forms import ReaderReportForm
-from .models import Link, LinkGroup, ReportKind, Snippet, Topic
+from .models import Link, LinkGroup, ReportKind, Share, Snippet, Topic
 
 LETTERS = [*string.ascii_uppercase, "#"]
 RECENT_LINKS = 6
@@ -288,17 +291,6 @@ def topic_preview(request: HttpRequest, slug: str) -> HttpResponse:
     return render(request, "glossary/topic_preview.html", context)
 
 
-def over_report_limit(request):
-    """Count a report from this client; True once it sent too many this hour."""
-    key = f"reader-reports:{request.META.get('REMOTE_ADDR', '')}"
-    cache.add(key, 0, timeout=60 * 60)
-    try:
-        count = cache.incr(key)
-    except ValueError:  # expired between add() and incr()
-        cache.set(key, count := 1, timeout=60 * 60)
-    return count > settings.READER_REPORTS_PER_HOUR
-
-
 def report(request: HttpRequest) -> HttpResponse:
     """A reader reports a problem or suggests a link, about a topic or snippet or in general.
 
@@ -317,7 +309,7 @@ def report(request: HttpRequest) -> HttpResponse:
         context["form"] = ReaderReportForm(initial={"kind": kind})
         return render(request, "glossary/report_form.html", context)
     form = context["form"] = ReaderReportForm(request.POST)
-    if over_report_limit(request):
+    if count_this_hour("reports", request) > settings.READER_REPORTS_PER_HOUR:
         context["limited"] = True
         return render(request, "glossary/report_form.html", context, status=429)
     if not form.is_valid():
@@ -326,3 +318,69 @@ def report(request: HttpRequest) -> HttpResponse:
         form.instance.topic, form.instance.snippet = topic, snippet
         form.save()
     return render(request, "glossary/report_thanks.html", context)
+
+
+def playground_page(request: HttpRequest, share_id: str | None = None) -> HttpResponse:
+    """/play/ with a runtime's starter (?runtime=), or /play/<id>/ with shared code."""
+    share = None
+    if share_id is not None:
+        share = get_object_or_404(Share, pk=share_id)
+        Share.objects.filter(pk=share.pk).update(last_viewed=timezone.now(), views=F("views") + 1)
+    response = render_playground(request, share=share)
+    if share is not None:
+        response["X-Robots-Tag"] = "noindex"
+    return response
+
+
+def render_playground(request, share=None, code=None, runtime=None, error="", status=200):
+    runtimes = playground.available_runtimes()
+    runtime = share.runtime if share else runtime or request.GET.get("runtime")
+    runtime = next((choice for choice in runtimes if choice == runtime), runtimes[0])
+    starters = {
+        choice.value: {"label": choice.label, **vars(playground.starter(choice))}
+        for choice in runtimes
+    }
+    context = {
+        "runtimes": runtimes,
+        "runtime": runtime,
+        "language": playground.starter(runtime).language,
+        "code": share.code if share else code or playground.starter(runtime).code,
+        "starters": starters,
+        "share": share,
+        "error": error,
+        "reader_code": settings.SNIPPET_READER_CODE,
+        "max_kib": settings.SNIPPET_SHARE_MAX_BYTES // 1024,
+    }
+    return render(request, "glossary/playground.html", context, status=status)
+
+
+@require_POST
+def share_code(request: HttpRequest) -> HttpResponse:
+    """Store the posted code and send the reader to its permalink (JSON: its address)."""
+    wants_json = "application/json" in request.headers.get("Accept", "")
+    runtime = request.POST.get("runtime", "")
+    # Browsers send a textarea's line breaks as CRLF.
+    code = request.POST.get("code", "").replace("\r\n", "\n")
+    error, status = "", 400
+    if not settings.SNIPPET_READER_CODE:
+        error = playground.READER_CODE_OFF
+    elif runtime not in playground.available_runtimes():
+        error = f"There is no runtime {runtime!r} here."
+    elif message := playground.code_error(code):
+        error = message
+    elif count_this_hour("shares", request) > settings.SNIPPET_SHARES_PER_HOUR:
+        error, status = "Too many shares from your address; try again in an hour.", 429
+    if error:
+        if wants_json:
+            return JsonResponse({"error": error}, status=status)
+        return render_playground(request, code=code, runtime=runtime, error=error, status=status)
+    digest = Share.digest_of(runtime, code)
+    try:
+        share, _ = Share.objects.get_or_create(
+            digest=digest, defaults={"runtime": runtime, "code": code}
+        )
+    except IntegrityError:  # the same code, shared at the same moment
+        share = Share.objects.get(digest=digest)
+    if wants_json:
+        return JsonResponse({"url": request.build_absolute_uri(share.get_absolute_url())})
+    return redirect(share)

@@ -114,7 +114,7 @@ class RunFailed(Exception):
 # The Daphne side ---------------------------------------------------------------------
 
 
-async def run_on_worker(code, runtime, client=None):
+async def run_on_worker(code, runtime, client=None, limits=None):
     """Hand a run to a run worker and yield its events as they arrive.
 
     The same events and contract as runner.run_queued(): closing the generator (or
@@ -129,6 +129,7 @@ async def run_on_worker(code, runtime, client=None):
         "code": code,
         "runtime": runtime,
         "client": client,
+        "limits": limits and limits.as_dict(),
         "reply_to": reply_to,
         "sent": time.time(),
     }
@@ -332,13 +333,10 @@ class RunWorkerConsumer(AsyncConsumer):
             logger.exception("Could not claim run %s.", run_id)
             return
         logger.info("Took run %s", run_id)
+        code, runtime, reply_to = message["code"], message["runtime"], message["reply_to"]
         task = asyncio.create_task(
             self.serve(
-                run_id,
-                message["code"],
-                message["runtime"],
-                message["reply_to"],
-                message.get("client"),
+                run_id, code, runtime, reply_to, message.get("client"), message.get("limits")
             )
         )
         self.runs[run_id] = task
@@ -360,10 +358,10 @@ class RunWorkerConsumer(AsyncConsumer):
         except (ChannelFull, *LAYER_ERRORS) as error:
             logger.warning("Could not confirm the cancel of run %s: %r", message["run"], error)
 
-    async def serve(self, run_id, code, runtime, reply_to, client):
+    async def serve(self, run_id, code, runtime, reply_to, client, limits=None):
         outbox = Outbox(self.channel_layer, reply_to, run_id, self.channel_name)
         events = asyncio.Queue()
-        producer = asyncio.create_task(produce(code, runtime, events, client))
+        producer = asyncio.create_task(produce(code, runtime, events, client, limits))
         try:
             while True:
                 if outbox.until_due() == 0:
@@ -386,11 +384,13 @@ class RunWorkerConsumer(AsyncConsumer):
             await asyncio.gather(producer, return_exceptions=True)
 
 
-async def produce(code, runtime, events, client):
-    """Put the run's events on the queue, then None."""
+async def produce(code, runtime, events, client, limits=None):
+    """Put the run's events on the queue, then None. limits: a dict, or None for the
+    settings' limits."""
     started = None
     try:
-        async for event in runner.run_queued(code, runtime, client=client):
+        limits = limits and runner.Limits(**limits)
+        async for event in runner.run_queued(code, runtime, limits, client=client):
             if event["type"] == "start":
                 started = time.monotonic()
             events.put_nowait(event)

@@ -73,7 +73,7 @@ def test_the_copy_button_does_not_cover_the_code(live_site, browser, viewport):
         button = page.get_by_role("button", name="Copy")
         button.wait_for()
         box = button.bounding_box()
-        code = page.locator(".code-block pre").bounding_box()
+        code = page.locator(".code-block .cm-editor").bounding_box()  # the code, editable
 
         assert box["y"] + box["height"] <= code["y"]
     finally:

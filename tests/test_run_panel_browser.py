@@ -316,9 +316,9 @@ def test_the_sql_panel_counts_groups_and_links_queries_to_code_lines(site, new_p
     line_button = sql_panel.locator(".sql-line").first
     number = int(line_button.inner_text().removeprefix("line "))
     line_button.click()
-    code_lines = page.locator(".code-block pre .line")
-    expect(code_lines.nth(number - 1)).to_have_class(re.compile(r"\bis-target\b"))
-    assert page.locator(".code-block .line.is-target").count() == 1
+    # The line is selected in the code editor, and in view.
+    expect(page.locator(".code-block .cm-activeLineGutter")).to_have_text(str(number))
+    expect(page.locator(".code-block .cm-activeLine")).to_be_in_viewport()
 
     # Fits a phone: nothing scrolls sideways, every scrolling box is keyboard reachable.
     sql_panel.locator(".sql-repeats summary").first.click()

@@ -16,6 +16,9 @@ URLS = [
     ("sitemap", [], "/sitemap.xml"),
     ("topic-preview", ["postgresql"], "/topics/postgresql/preview/"),
     ("report", [], "/feedback/"),
+    ("playground", [], "/play/"),
+    ("play-share-create", [], "/play/share/"),
+    ("play-share", ["Ab-_9xYz0123"], "/play/Ab-_9xYz0123/"),
 ]
 
 
@@ -27,7 +30,9 @@ def test_every_url_name_round_trips(name, args, path):
 
     assert match.namespace == "glossary"
     assert match.url_name == name
-    assert [match.kwargs[key] for key in ("letter", "slug") if key in match.kwargs] == args
+    assert [
+        match.kwargs[key] for key in ("letter", "slug", "share_id") if key in match.kwargs
+    ] == args
 
 
 def test_the_list_covers_every_url_name():

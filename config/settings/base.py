@@ -184,7 +184,8 @@ if not ADMIN_URL.endswith("/") or ADMIN_URL.startswith("/"):
 SECURE_CSP = {
     "default-src": [CSP.SELF],
     "script-src": [CSP.SELF, CSP.NONCE],
-    "style-src": [CSP.SELF],
+    # The nonce lets the code editor (CodeMirror) add its own style elements.
+    "style-src": [CSP.SELF, CSP.NONCE],
     "img-src": [CSP.SELF, "data:"],
     "connect-src": [CSP.SELF],
     "frame-ancestors": [CSP.NONE],
@@ -266,3 +267,18 @@ MIDDLEWARE += ["simple_history.middleware.HistoryRequestMiddleware"]
 
 # Readers' problem reports and link suggestions (no account): this many per address an hour.
 READER_REPORTS_PER_HOUR = env_int("READER_REPORTS_PER_HOUR", 5)
+
+# Readers' own code: the editor on snippet pages and the playground (/play/).
+# Off: pages show the code read-only and the playground says edited runs are off.
+SNIPPET_READER_CODE = env_bool("SNIPPET_READER_CODE", True)
+# Limits for readers' code, SNIPPET_READER_WALL_SECONDS and so on; each defaults to the
+# curated limit. Stricter ones are allowed, but such runs start cold (no warm pool).
+SNIPPET_READER_LIMITS = {
+    name: env_int(f"SNIPPET_READER_{name.upper()}", value) for name, value in SNIPPET_LIMITS.items()
+}
+# Shared code (/play/<id>/): at most this size (also the largest code a run may carry),
+# this many shares an hour per client, deleted after this many days without a view
+# (`manage.py deleteexpiredshares`).
+SNIPPET_SHARE_MAX_BYTES = env_int("SNIPPET_SHARE_MAX_KB", 64) * 1024
+SNIPPET_SHARES_PER_HOUR = env_int("SNIPPET_SHARES_PER_HOUR", 30)
+SNIPPET_SHARE_EXPIRY_DAYS = env_int("SNIPPET_SHARE_EXPIRY_DAYS", 90)

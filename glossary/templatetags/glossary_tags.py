@@ -102,12 +102,34 @@ def highlight(text, query):
     return mark_safe("".join(pieces))
 
 
-@register.simple_tag
-def run_limits():
-    """The sandbox limits in force, in words, for the text next to the Run button."""
-    limits = settings.SNIPPET_LIMITS
+def describe_limits(limits):
     return (
         f"{limits['wall_seconds']} s wall time, {limits['cpu_seconds']} s CPU, "
         f"{limits['memory_mb']} MB memory, {limits['processes']} processes, "
         f"{limits['output_kb']} KiB of output, no network"
     )
+
+
+@register.simple_tag
+def run_limits():
+    """The sandbox limits in force, in words, for the text next to the Run button."""
+    return describe_limits(settings.SNIPPET_LIMITS)
+
+
+@register.simple_tag
+def reader_limits():
+    """The limits of readers' own code, in words, next to the Run button."""
+    if settings.SNIPPET_READER_LIMITS == settings.SNIPPET_LIMITS:
+        return "it runs under the same limits."
+    return f"it runs under these limits: {describe_limits(settings.SNIPPET_READER_LIMITS)}."
+
+
+@register.simple_tag
+def reader_code_on():
+    return settings.SNIPPET_READER_CODE
+
+
+@register.simple_tag
+def reader_run_limits():
+    """The limits of readers' own code, in words, in the playground."""
+    return describe_limits(settings.SNIPPET_READER_LIMITS)

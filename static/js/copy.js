@@ -12,7 +12,9 @@
     var code = block.querySelector("pre");
     var status = block.querySelector(".copy-status");
     var label = button.firstChild;
-    navigator.clipboard.writeText(code.textContent.replace(/\n$/, "")).then(
+    // With the editor (run.js), the code is what the reader has in it.
+    var text = block.editorText ? block.editorText() : code.textContent.replace(/\n$/, "");
+    navigator.clipboard.writeText(text).then(
       function () {
         label.textContent = "Copied";
         status.textContent = "Code copied to the clipboard.";

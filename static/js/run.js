@@ -1,7 +1,12 @@
 // Run panel: streams a snippet's output over a WebSocket as the program produces it.
 // Progressive enhancement: without JavaScript the page shows the last verified output.
 // Everything from the server is shown as text (textContent), never parsed as HTML.
+// Once the page works, the code editor (static/editor/) is loaded and replaces the plain
+// listing: Run then runs what is in the editor.
 "use strict";
+
+// CodeMirror adds style elements: they carry this script's nonce past the page's CSP.
+const NONCE = document.currentScript?.nonce || "";
 
 // How a run ended, in a reader's words; `limits` are the run's, from its start event.
 const ENDINGS = {
@@ -106,20 +111,47 @@ class AnsiStream {
   }
 }
 
-function socketUrl(slug) {
+function socketUrl(path) {
   const scheme = window.location.protocol === "https:" ? "wss" : "ws";
-  return `${scheme}://${window.location.host}/ws/snippets/${encodeURIComponent(slug)}/`;
+  return `${scheme}://${window.location.host}${path}`;
+}
+
+// The editor bundle, loaded once for the whole page.
+let editorLoading = null;
+
+function loadEditor(src) {
+  editorLoading ??= new Promise((resolve, reject) => {
+    const script = document.createElement("script");
+    script.src = src;
+    script.nonce = NONCE;
+    script.addEventListener("load", () => resolve(window.GlossaryEditor));
+    script.addEventListener("error", reject);
+    document.head.append(script);
+  });
+  return editorLoading;
+}
+
+// Mark a line of the plain listing that sent a query, and bring it into view.
+function markLine(code, number) {
+  const line = code ? code.querySelectorAll(".line")[number - 1] : null;
+  if (!line) return;
+  for (const marked of code.querySelectorAll(".line.is-target")) {
+    marked.classList.remove("is-target");
+  }
+  line.classList.add("is-target");
+  line.scrollIntoView({ block: "center", behavior: "smooth" });
 }
 
 // The SQL panel: each query laid out (the server does that), marked when it is one of
 // several similar queries (the same SQL) or a duplicate (the same SQL and parameters),
 // and runs of similar queries one after another folded under their first.
 class SqlPanel {
-  constructor(details, code) {
+  // showLine(number): bring the code line that sent a query into view.
+  constructor(details, showLine) {
     this.details = details;
     this.list = details.querySelector("[data-sql]");
     this.heading = details.querySelector("[data-sql-heading]");
-    this.code = code;
+    this.showLine = showLine;
     this.clear();
   }
 
@@ -240,29 +272,17 @@ class SqlPanel {
     if (duplicates) parts.push(`${duplicates} duplicate${duplicates === 1 ? "" : "s"}`);
     this.heading.textContent = parts.join(" · ");
   }
-
-  // Mark the code line that sent a query, and bring it into view.
-  showLine(number) {
-    const lines = this.code ? this.code.querySelectorAll(".line") : [];
-    const line = lines[number - 1];
-    if (!line) return;
-    for (const marked of this.code.querySelectorAll(".line.is-target")) {
-      marked.classList.remove("is-target");
-    }
-    line.classList.add("is-target");
-    line.scrollIntoView({ block: "center", behavior: "smooth" });
-  }
 }
 
-function setupPanel(panel) {
-  const slug = panel.dataset.slug;
+// A run panel. `source` says what a run runs: socketPath() is the socket to run on,
+// message() the run message, showLine(number) brings a line of the code into view.
+function setupRunPanel(panel, source) {
   const runButton = panel.querySelector("[data-run]");
   const stopButton = panel.querySelector("[data-stop]");
   const output = panel.querySelector("[data-output]");
   const status = panel.querySelector("[data-status]");
   const sqlDetails = panel.querySelector(".sql-panel");
-  const code = panel.closest(".snippet")?.querySelector(".code-block pre");
-  const sql = sqlDetails ? new SqlPanel(sqlDetails, code) : null;
+  const sql = sqlDetails ? new SqlPanel(sqlDetails, (number) => source.showLine(number)) : null;
   let socket = null;
   let limits = {};
   let streams = {};
@@ -355,7 +375,7 @@ function setupPanel(panel) {
     }
   }
 
-  runButton.addEventListener("click", () => {
+  function run() {
     if (isDisabled(runButton)) return;
     output.replaceChildren();
     if (sql) sql.clear();
@@ -363,11 +383,12 @@ function setupPanel(panel) {
     output.hidden = false;
     setRunning(true);
     setStatus("Connecting…", "connecting");
-    const own = new WebSocket(socketUrl(slug));
+    const message = JSON.stringify(source.message());
+    const own = new WebSocket(socketUrl(source.socketPath()));
     socket = own;
-    own.addEventListener("open", () => own.send(JSON.stringify({ action: "run" })));
-    own.addEventListener("message", (message) => {
-      if (socket === own) handle(JSON.parse(message.data));
+    own.addEventListener("open", () => own.send(message));
+    own.addEventListener("message", (event) => {
+      if (socket === own) handle(JSON.parse(event.data));
     });
     own.addEventListener("close", () => {
       if (socket === own) {
@@ -376,8 +397,9 @@ function setupPanel(panel) {
         setRunning(false);
       }
     });
-  });
+  }
 
+  runButton.addEventListener("click", run);
   stopButton.addEventListener("click", () => {
     if (isDisabled(stopButton)) return;
     if (socket && socket.readyState === WebSocket.OPEN) {
@@ -388,6 +410,140 @@ function setupPanel(panel) {
 
   setRunning(false);
   panel.hidden = false;
+  return { run };
 }
 
-document.querySelectorAll(".run-panel[data-slug]").forEach(setupPanel);
+// A snippet's panel. Its code is the listing's until the editor replaces the listing;
+// code that differs from the curated code is sent with the run message.
+function setupSnippet(panel) {
+  const block = panel.closest(".snippet")?.querySelector(".code-block");
+  const listing = block?.querySelector(".highlight");
+  const pre = block?.querySelector("pre");
+  // Pygments ends the listing with a newline the curated code may not have.
+  const curated = pre ? pre.textContent.replace(/\n$/, "") : "";
+  let editor = null;
+  const controls = setupRunPanel(panel, {
+    socketPath: () => `/ws/snippets/${encodeURIComponent(panel.dataset.slug)}/`,
+    message() {
+      const code = editor?.getCode();
+      return code === undefined || code === curated ? { action: "run" } : { action: "run", code };
+    },
+    showLine: (number) => (editor ? editor.revealLine(number) : markLine(pre, number)),
+  });
+  if (!panel.dataset.editor || !listing) return;
+
+  const reset = panel.querySelector("[data-reset]");
+  const edited = panel.querySelector("[data-edited]");
+  const note = panel.closest(".snippet").querySelector("[data-editor-note]");
+  function showEdited(code) {
+    const changed = code !== curated;
+    edited.hidden = !changed;
+    reset.setAttribute("aria-disabled", String(!changed));
+  }
+  loadEditor(panel.dataset.editor).then(
+    (Editor) => {
+      const holder = element("div", "code-editor");
+      listing.after(holder);
+      editor = Editor.create({
+        parent: holder,
+        doc: curated,
+        language: block.dataset.language,
+        label: `${pre.getAttribute("aria-label")} (editable)`,
+        nonce: NONCE,
+        onRun: controls.run,
+        onChange: showEdited,
+      });
+      listing.hidden = true;
+      block.editorText = () => editor.getCode(); // what the Copy button copies
+      reset.hidden = false;
+      showEdited(curated);
+      if (note) note.hidden = false;
+      reset.addEventListener("click", () => {
+        if (reset.getAttribute("aria-disabled") === "true") return;
+        editor.setCode(curated);
+        editor.focus();
+      });
+    },
+    () => {}, // without the editor the listing stays, and Run runs the curated code
+  );
+}
+
+// The playground: a runtime picker, the reader's code, Run and Share. Without
+// JavaScript the form still shares the code in its text box.
+function setupPlayground(panel) {
+  const form = document.querySelector("[data-play-form]");
+  const picker = form.elements.runtime;
+  const textarea = form.elements.code;
+  const shared = document.querySelector("[data-share-result]");
+  const starters = JSON.parse(document.getElementById("play-starters").textContent);
+  let Editor = null;
+  let editor = null;
+  let runtime = picker.value;
+  const code = () => (editor ? editor.getCode() : textarea.value);
+  const controls = setupRunPanel(panel, {
+    socketPath: () => `/ws/play/${encodeURIComponent(picker.value)}/`,
+    message: () => ({ action: "run", code: code() }),
+    showLine: (number) => editor?.revealLine(number),
+  });
+
+  function mount(text) {
+    editor?.view.destroy();
+    editor = Editor.create({
+      parent: form.querySelector("[data-play-editor]"),
+      doc: text,
+      language: starters[picker.value]?.language,
+      label: "Your code",
+      nonce: NONCE,
+      onRun: controls.run,
+      onChange: (changed) => {
+        textarea.value = changed;
+      },
+    });
+  }
+
+  // A new runtime brings its starter, unless the reader has written code of their own.
+  picker.addEventListener("change", () => {
+    const current = code();
+    const text =
+      !current.trim() || current === starters[runtime]?.code ? starters[picker.value].code : current;
+    runtime = picker.value;
+    textarea.value = text;
+    if (Editor) mount(text);
+  });
+
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    textarea.value = code();
+    shared.hidden = false;
+    shared.replaceChildren("Sharing…");
+    try {
+      const response = await fetch(form.action, {
+        method: "POST",
+        body: new FormData(form),
+        headers: { Accept: "application/json" },
+      });
+      const answer = await response.json();
+      if (!response.ok) {
+        shared.replaceChildren(answer.error || "The code could not be shared.");
+        return;
+      }
+      const link = element("a", "share-link", answer.url);
+      link.href = answer.url;
+      shared.replaceChildren("Shared: ", link);
+    } catch {
+      shared.replaceChildren("The code could not be shared; try again.");
+    }
+  });
+
+  loadEditor(panel.dataset.editor).then(
+    (loaded) => {
+      Editor = loaded;
+      mount(textarea.value);
+      textarea.hidden = true;
+    },
+    () => {}, // the text box stays
+  );
+}
+
+document.querySelectorAll(".run-panel[data-slug]").forEach(setupSnippet);
+document.querySelectorAll(".run-panel[data-play]").forEach(setupPlayground);
