@@ -11,7 +11,7 @@ import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.csp import CSP
 
-from .env import env_bool, env_int, env_list
+from .env import env_bool, env_int, env_list, env_networks
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
@@ -50,7 +50,7 @@ MIDDLEWARE = [
 
 ROOT_URLCONF = "config.urls"
 ASGI_APPLICATION = "config.asgi.application"
-WSGI_APPLICATION = None
+WSGI_APPLICATION = "config.wsgi.application"
 
 TEMPLATES = [
     {
@@ -165,6 +165,9 @@ SNIPPET_LIMITS = {
 SNIPPET_RUN_SLOTS = env_int("SNIPPET_RUN_SLOTS", 2 * (os.cpu_count() or 1))
 SNIPPET_QUEUE_SIZE = env_int("SNIPPET_QUEUE_SIZE", 50)
 SNIPPET_RUNS_PER_MINUTE = env_int("SNIPPET_RUNS_PER_MINUTE", 30)
+# Addresses or networks of the reverse proxies in front of Daphne: only from these is
+# X-Forwarded-For believed (glossary/proxies.py). None by default.
+TRUSTED_PROXIES = env_networks("TRUSTED_PROXIES")
 # Sandboxed processes kept started, per runtime, so a run only hands its code over.
 SNIPPET_WARM_POOL = env_int("SNIPPET_WARM_POOL", 2)
 # Without a sandbox (macOS, no user namespaces) runs are refused unless this is on
