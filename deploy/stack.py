@@ -13,6 +13,7 @@ needs no root. Ctrl-C or SIGTERM stops all three; if one of them exits, so do th
 
 import argparse
 import os
+import pwd
 import shutil
 import signal
 import socket
@@ -56,6 +57,11 @@ def nginx_conf(run_dir, listen, http_port, websocket_port, static):
 
 def commands(args, run_dir, http_port, websocket_port):
     nginx = shutil.which("nginx") or "/usr/sbin/nginx"
+    directives = "daemon off;"
+    if os.geteuid() == 0:
+        # Started by root, nginx's workers would become "nobody", who may not read
+        # STATIC_ROOT; they run as the starting user, as they do for anyone else.
+        directives += f" user {pwd.getpwuid(os.geteuid()).pw_name};"
     return {
         "gunicorn": [
             str(BIN / "gunicorn"),
@@ -76,7 +82,7 @@ def commands(args, run_dir, http_port, websocket_port):
             "config.asgi:application",
         ],
         "nginx": [
-            nginx, "-p", str(run_dir), "-c", str(run_dir / "nginx.conf"), "-g", "daemon off;",
+            nginx, "-p", str(run_dir), "-c", str(run_dir / "nginx.conf"), "-g", directives,
         ],
     }  # fmt: skip
 

@@ -46,9 +46,9 @@ def serve(request, page, nonce):
     # Browsers keep the page but ask each time whether it changed: edits show at once.
     response["Cache-Control"] = "no-cache"
     if response.status_code == 304:
-        # A browser merges a 304's headers into its copy: a new nonce in the policy would
-        # no longer match the copy's scripts (an empty policy is what @csp_override({})
-        # sets, so the middleware adds none).
+        # Caches merge a 304's headers into their copy (RFC 9111, 4.3.4): a new nonce in
+        # the policy would no longer match the copy's scripts. An empty policy, as
+        # @csp_override({}) sets, makes the middleware add none.
         response._csp_config = {}
     return response
 
