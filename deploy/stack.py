@@ -99,6 +99,8 @@ def main():
     )
     parser.add_argument("--threads", type=int, default=4, help="threads per gunicorn process")
     parser.add_argument("--run-dir", type=Path, help="nginx's files (default: a temporary one)")
+    parser.add_argument("--http-port", type=int, help="gunicorn's loopback port (default: free)")
+    parser.add_argument("--websocket-port", type=int, help="Daphne's (default: free)")
     args = parser.parse_args()  # fmt: skip
 
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.production")
@@ -109,7 +111,8 @@ def main():
 
     run_dir = args.run_dir or Path(tempfile.mkdtemp(prefix="glossary-stack-"))
     run_dir.mkdir(parents=True, exist_ok=True)
-    http_port, websocket_port = free_port("127.0.0.1"), free_port("127.0.0.1")
+    http_port = args.http_port or free_port("127.0.0.1")
+    websocket_port = args.websocket_port or free_port("127.0.0.1")
     listen = f"[{args.host}]:{args.port}" if ":" in args.host else f"{args.host}:{args.port}"
     (run_dir / "nginx.conf").write_text(
         nginx_conf(run_dir, listen, http_port, websocket_port, static)
