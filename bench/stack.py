@@ -39,8 +39,9 @@ def parse_args():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=int, default=5, help="wrk's time per page and door")
     parser.add_argument("--connections", type=int, default=8, help="wrk's keep-alive connections")
-    parser.add_argument("--threads", type=int, default=2, help="wrk's threads")
+    parser.add_argument("--wrk-threads", type=int, default=2, help="wrk's threads")
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="gunicorn's")
+    parser.add_argument("--threads", type=int, default=4, help="per gunicorn worker (1: sync)")
     parser.add_argument("--gzip", action="store_true", help="ask for gzip, as browsers do")
     parser.add_argument("--topics", type=int, default=1000)
     parser.add_argument("--links-per-topic", type=int, default=10)
@@ -63,7 +64,8 @@ def wait_until_serving(url, process, within=60):
 
 def wrk(url, args, seconds=None):
     """(req/s, p50 ms, p99 ms, failures) for url."""
-    argv = ["wrk", f"-t{args.threads}", f"-c{args.connections}", f"-d{seconds or args.seconds}s"]
+    seconds = seconds or args.seconds
+    argv = ["wrk", f"-t{args.wrk_threads}", f"-c{args.connections}", f"-d{seconds}s"]
     if args.gzip:
         argv += ["-H", "Accept-Encoding: gzip"]
     output = subprocess.run([*argv, "--latency", url], capture_output=True, text=True).stdout
@@ -103,7 +105,8 @@ def main():
             [
                 sys.executable, "deploy/stack.py", "--port", str(ports["nginx"]),
                 "--http-port", str(ports["gunicorn"]), "--websocket-port", str(ports["daphne"]),
-                "--workers", str(args.workers), "--run-dir", str(scratch / "run"),
+                "--workers", str(args.workers), "--threads", str(args.threads),
+                "--run-dir", str(scratch / "run"),
             ],
             env,
             scratch / "stack.log",
@@ -124,12 +127,12 @@ def main():
         topics, links, snippets = sizes
         print(
             f"Pages through the production stack: {os.cpu_count()} CPUs, gunicorn "
-            f"{args.workers} gthread workers, 1 Daphne, nginx; SQLite scratch database of "
-            f"{topics:,} topics, {links:,} links, {snippets:,} snippets"
+            f"{args.workers} workers x {args.threads} threads, 1 Daphne, nginx; SQLite "
+            f"scratch database of {topics:,} topics, {links:,} links, {snippets:,} snippets"
         )
         print(
-            f"wrk: {args.threads} threads, {args.connections} connections, {args.seconds} s per "
-            f"page{', Accept-Encoding: gzip' if args.gzip else ''}; load average "
+            f"wrk: {args.wrk_threads} threads, {args.connections} connections, {args.seconds} s "
+            f"per page{', Accept-Encoding: gzip' if args.gzip else ''}; load average "
             f"(1, 5, 15 min) before {load_before}, after {load_after}\n"
         )
         print(f"{'door':9} {'page':10} {'req/s':>7} {'p50 ms':>7} {'p99 ms':>7} {'vs bare':>7}")

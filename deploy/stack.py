@@ -67,7 +67,6 @@ def commands(args, run_dir, http_port, websocket_port):
             str(BIN / "gunicorn"),
             "--bind", f"127.0.0.1:{http_port}",
             "--workers", str(args.workers),
-            "--worker-class", "gthread",
             "--threads", str(args.threads),
             # Its default, one socket per user, would be shared by every stack run.
             "--no-control-socket",
@@ -97,7 +96,7 @@ def main():
         default=os.cpu_count() or 1,
         help="gunicorn processes (default: one per core)",
     )
-    parser.add_argument("--threads", type=int, default=4, help="threads per gunicorn process")
+    parser.add_argument("--threads", type=int, default=4, help="per gunicorn process (1: sync)")
     parser.add_argument("--run-dir", type=Path, help="nginx's files (default: a temporary one)")
     parser.add_argument("--http-port", type=int, help="gunicorn's loopback port (default: free)")
     parser.add_argument("--websocket-port", type=int, help="Daphne's (default: free)")
