@@ -8,7 +8,9 @@ the other: nginx (the production path), gunicorn directly, and Daphne directly (
 `make run` serves HTTP). Goals: every page at 0.8x the bare view or better on the same
 server, and 2,000 req/s or more through nginx.
 
-    .venv/bin/python bench/stack.py [--seconds 5] [--connections 8] [--gzip]
+    .venv/bin/python bench/stack.py [--seconds 5] [--rounds 1] [--connections 8] [--gzip]
+
+req/s is the mean over the rounds, p50 the median and p99 the worst.
 """
 
 import argparse
@@ -16,6 +18,7 @@ import os
 import re
 import secrets
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -42,6 +45,7 @@ def parse_args():
     parser.add_argument("--wrk-threads", type=int, default=2, help="wrk's threads")
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="gunicorn's")
     parser.add_argument("--threads", type=int, default=4, help="per gunicorn worker (1: sync)")
+    parser.add_argument("--rounds", type=int, default=1, help="passes over all pages, averaged")
     parser.add_argument("--gzip", action="store_true", help="ask for gzip, as browsers do")
     parser.add_argument("--topics", type=int, default=1000)
     parser.add_argument("--links-per-topic", type=int, default=10)
@@ -116,13 +120,29 @@ def main():
 
         print("Measuring…", file=sys.stderr, flush=True)
         load_before = load()
-        rows = []
-        for door, port in ports.items():
-            for label, path in pages:
-                url = f"http://{HOST}:{port}{path}"
-                wrk(url, args, seconds=1)  # every worker renders and caches the page once
-                rows.append((door, label, *wrk(url, args)))
+        urls = {
+            (door, label): f"http://{HOST}:{port}{path}"
+            for door, port in ports.items()
+            for label, path in pages
+        }
+        for url in urls.values():
+            wrk(url, args, seconds=1)  # every worker renders and caches the page once
+        # Rounds interleave the pages, so load from elsewhere falls on all of them alike.
+        runs = {key: [] for key in urls}
+        for _ in range(args.rounds):
+            for key, url in urls.items():
+                runs[key].append(wrk(url, args))
         load_after = load()
+        rows = [
+            (
+                *key,
+                statistics.mean(run[0] for run in results),
+                statistics.median(run[1] for run in results),
+                max(run[2] for run in results),
+                [failure for run in results for failure in run[3]],
+            )
+            for key, results in runs.items()
+        ]
 
         topics, links, snippets = sizes
         print(
@@ -132,8 +152,9 @@ def main():
         )
         print(
             f"wrk: {args.wrk_threads} threads, {args.connections} connections, {args.seconds} s "
-            f"per page{', Accept-Encoding: gzip' if args.gzip else ''}; load average "
-            f"(1, 5, 15 min) before {load_before}, after {load_after}\n"
+            f"per page x {args.rounds} round(s)"
+            f"{', Accept-Encoding: gzip' if args.gzip else ''}; load average (1, 5, 15 min) "
+            f"before {load_before}, after {load_after}\n"
         )
         print(f"{'door':9} {'page':10} {'req/s':>7} {'p50 ms':>7} {'p99 ms':>7} {'vs bare':>7}")
         bare = {door: rps for door, label, rps, *_ in rows if label == "bare"}
