@@ -11,14 +11,15 @@ from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ChannelNameRouter, ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
+from glossary.proxies import TrustedProxiesMiddleware  # noqa: E402
 from glossary.routing import websocket_urlpatterns  # noqa: E402
 from glossary.workers import RUNS_CHANNEL, RunWorkerConsumer  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
-        "http": django_asgi_app,
-        "websocket": AllowedHostsOriginValidator(
-            AuthMiddlewareStack(URLRouter(websocket_urlpatterns))
+        "http": TrustedProxiesMiddleware(django_asgi_app),
+        "websocket": TrustedProxiesMiddleware(
+            AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns)))
         ),
         # `manage.py runworker snippet-runs` (RUNNER_MODE=workers)
         "channel": ChannelNameRouter({RUNS_CHANNEL: RunWorkerConsumer.as_asgi()}),

@@ -24,6 +24,7 @@ from tests.test_end_to_end import CHROMIUM, free_port
 pytestmark = pytest.mark.browser
 ROOT = Path(__file__).resolve().parent.parent
 PASSWORD = secrets.token_urlsafe(16)
+RUNS_PER_MINUTE = 4
 SETUP = f"""\
 from django.contrib.auth.models import User
 from glossary.models import Snippet, Topic
@@ -89,6 +90,7 @@ def stack(tmp_path_factory):
         # Plain HTTP on loopback: in production TLS ends at the proxy.
         "SECURE_SSL_REDIRECT": "false",
         "ALLOWED_HOSTS": "127.0.0.1,localhost",
+        "SNIPPET_RUNS_PER_MINUTE": str(RUNS_PER_MINUTE),
     }
     manage = [sys.executable, "manage.py"]
     for command in (
@@ -187,19 +189,47 @@ def test_a_login_without_its_csrf_token_is_refused_through_the_proxy(stack):
     assert status == 403
 
 
-def test_a_run_streams_over_the_websocket_through_the_proxy(stack):
+def run_through(stack, source="127.0.0.1", headers=None):
+    """The events of one run of stack-greeting, from a client at source (a loopback
+    address: Linux answers all of 127.0.0.0/8)."""
     from websockets.sync.client import connect
 
     ws_url = stack.replace("http://", "ws://") + "/ws/snippets/stack-greeting/"
-    with connect(ws_url, origin=stack, open_timeout=10) as socket:
+    with connect(
+        ws_url,
+        origin=stack,
+        open_timeout=10,
+        source_address=(source, 0),
+        additional_headers=headers,
+    ) as socket:
         socket.send(json.dumps({"action": "run"}))
         events = []
         while not events or events[-1]["type"] not in ("exit", "error"):
             events.append(json.loads(socket.recv(timeout=20)))
+    return events
+
+
+def test_a_run_streams_over_the_websocket_through_the_proxy(stack):
+    events = run_through(stack)
 
     output = "".join(event["text"] for event in events if event["type"] == "stdout")
     assert output == "hello 0\nhello 1\nhello 2\n"
     assert events[-1]["reason"] == "ok"
+
+
+def test_the_run_rate_limit_counts_each_client_address_behind_the_proxy(stack):
+    for _ in range(RUNS_PER_MINUTE):
+        assert run_through(stack, "127.0.0.3")[-1]["type"] == "exit"
+
+    # The proxy replaces what a client claims in X-Forwarded-For with its real address.
+    forged = run_through(stack, "127.0.0.3", headers={"X-Forwarded-For": "127.0.0.9"})
+    other_reader = run_through(stack, "127.0.0.4")
+
+    assert forged[-1] == {
+        "type": "error",
+        "message": "Too many runs from your address; wait a minute.",
+    }
+    assert other_reader[-1]["type"] == "exit"
 
 
 def test_a_reader_runs_a_snippet_in_chromium_through_the_proxy_and_again_after_a_304(stack):
