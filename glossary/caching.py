@@ -3,44 +3,74 @@
 import dataclasses
 import functools
 import hashlib
+import struct
 import time
+import zlib
 
 from django.core.cache import cache
 from django.http import HttpResponse
 from django.middleware.csp import get_nonce
-from django.utils.cache import get_conditional_response
+from django.utils.cache import get_conditional_response, patch_vary_headers
 from django.utils.http import http_date
-from django.views.decorators.gzip import gzip_page
+from django.utils.regex_helper import _lazy_re_compile
 
 from .models import ContentRevision
 
-# Stands in for the nonce in stored pages; each response gets its own nonce back.
-NONCE_PLACEHOLDER = "__csp_nonce_placeholder__"
 TIMEOUT = 60 * 60
+ACCEPTS_GZIP = _lazy_re_compile(r"\bgzip\b")
+# A gzip member's header (no name, no time) and a deflate stream's final, empty block.
+GZIP_HEADER = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff"
+FINAL_BLOCK = zlib.compressobj(6, zlib.DEFLATED, -zlib.MAX_WBITS).flush()
+
+
+def deflate(data):
+    """data as raw deflate blocks that end on a byte boundary and finish no stream, so
+    that such pieces, joined, are one stream (each refers back only within itself)."""
+    compressor = zlib.compressobj(6, zlib.DEFLATED, -zlib.MAX_WBITS)
+    return compressor.compress(data) + compressor.flush(zlib.Z_FULL_FLUSH)
 
 
 @dataclasses.dataclass(frozen=True)
 class StoredPage:
-    """A reader's page as rendered for one content revision, with its validators."""
+    """A reader's page as rendered for one content revision, with its validators.
 
-    html: str  # with NONCE_PLACEHOLDER for the nonce
+    The page is kept as the pieces around its nonce, plain and compressed, so that each
+    response puts its own nonce in without compressing the whole page again.
+    """
+
+    pieces: tuple  # the page's bytes, split where the nonce goes
+    deflated: tuple  # each piece compressed on its own
     etag: str
     last_modified: int  # when it was rendered: nothing it shows changed since
 
     @classmethod
     def of(cls, response, nonce):
-        html = response.content.decode().replace(nonce, NONCE_PLACEHOLDER)
+        pieces = tuple(response.content.split(nonce.encode()))
         # Weak: the same page is sent compressed or not, each time with its own nonce.
-        etag = f'W/"{hashlib.sha256(html.encode()).hexdigest()[:32]}"'
-        return cls(html, etag, int(time.time()))
+        etag = f'W/"{hashlib.sha256(b"".join(pieces)).hexdigest()[:32]}"'
+        return cls(pieces, tuple(map(deflate, pieces)), etag, int(time.time()))
+
+    def html(self, nonce):
+        return nonce.encode().join(self.pieces)
+
+    def gzipped(self, nonce):
+        html = self.html(nonce)
+        stream = deflate(nonce.encode()).join(self.deflated) + FINAL_BLOCK
+        return GZIP_HEADER + stream + struct.pack("<II", zlib.crc32(html), len(html) % 2**32)
 
 
-@gzip_page  # safe here: a reader's page holds no CSRF token or other secret
 def serve(request, page, nonce):
-    """The page, or 304 Not Modified if the reader's copy is still current."""
-    response = get_conditional_response(
-        request, etag=page.etag, last_modified=page.last_modified
-    ) or HttpResponse(page.html.replace(NONCE_PLACEHOLDER, nonce))
+    """The page, gzipped if the browser accepts it, or 304 Not Modified if the reader's
+    copy is still current. Safe to compress: a reader's page holds no CSRF token or other
+    secret, and its only varying part, the nonce, is new in every response."""
+    response = get_conditional_response(request, etag=page.etag, last_modified=page.last_modified)
+    if response is None:
+        if ACCEPTS_GZIP.search(request.headers.get("Accept-Encoding", "")):
+            response = HttpResponse(page.gzipped(nonce))
+            response["Content-Encoding"] = "gzip"
+        else:
+            response = HttpResponse(page.html(nonce))
+    patch_vary_headers(response, ("Accept-Encoding",))
     response["ETag"] = page.etag
     response["Last-Modified"] = http_date(page.last_modified)
     # Browsers keep the page but ask each time whether it changed: edits show at once.

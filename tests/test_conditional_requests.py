@@ -85,6 +85,21 @@ def test_pages_are_compressed_for_browsers_that_accept_gzip(client, topic):
     assert "An RDBMS." in html
 
 
+def test_each_gzipped_page_is_the_plain_page_with_its_own_nonce(client, topic):
+    plain = client.get(topic.get_absolute_url()).text
+    bodies = [
+        gzip.decompress(
+            client.get(topic.get_absolute_url(), headers={"accept-encoding": "gzip"}).content
+        ).decode()
+        for _ in range(2)
+    ]
+
+    nonces = [NONCE.search(body).group(1) for body in [plain, *bodies]]
+    assert len(set(nonces)) == 3
+    for body, nonce in zip(bodies, nonces[1:], strict=True):
+        assert body == plain.replace(nonces[0], nonce)
+
+
 def test_pages_are_plain_for_clients_that_do_not_accept_gzip(client, topic):
     response = client.get(topic.get_absolute_url())
 
