@@ -21,7 +21,6 @@ from glossary import runner
 from tests.conftest import require
 from tests.test_end_to_end import CHROMIUM, free_port
 
-pytestmark = pytest.mark.browser
 ROOT = Path(__file__).resolve().parent.parent
 PASSWORD = secrets.token_urlsafe(16)
 RUNS_PER_MINUTE = 4
@@ -232,6 +231,7 @@ def test_the_run_rate_limit_counts_each_client_address_behind_the_proxy(stack):
     assert other_reader[-1]["type"] == "exit"
 
 
+@pytest.mark.browser
 def test_a_reader_runs_a_snippet_in_chromium_through_the_proxy_and_again_after_a_304(stack):
     require(shutil.which(CHROMIUM), "Chromium is not installed (apt install chromium)")
     from playwright.sync_api import expect, sync_playwright
