@@ -19,9 +19,9 @@ root=$$(pyenv root 2>/dev/null) && for candidate in $$(ls -d "$$root"/versions/3
 done; exit 1
 endef
 
-.PHONY: run test lint format migrations-check superuser bench diagram install migrate seed clean editor
+.PHONY: run stack test lint format migrations-check superuser bench diagram install migrate seed clean editor
 
-$(VENV)/.installed: requirements/base.txt requirements/dev.txt
+$(VENV)/.installed: requirements/base.txt requirements/production.txt requirements/dev.txt
 	@python=$$($(find_python)) || { \
 	  echo "Python 3.12 or newer is required and none was found."; \
 	  echo "Install one (e.g. 'pyenv install 3.13', 'apt install python3.13' or python.org) and retry."; \
@@ -47,6 +47,16 @@ seed: migrate
 run: seed editor
 	@echo "Serving the glossary at http://$(HOST):$(PORT)/ (Ctrl-C to stop)"
 	$(VENV)/bin/daphne -b $(HOST) -p $(PORT) config.asgi:application
+
+# The production stack on one port: nginx in front, gunicorn for pages, Daphne for
+# WebSockets (deploy/stack.py). Production settings over plain HTTP on this machine; the
+# secret key is the checkout's own unless SECRET_KEY is set.
+STACK_PORT ?= 8080
+stack: seed
+	export DJANGO_SETTINGS_MODULE=config.settings.production \
+	  SECRET_KEY="$${SECRET_KEY:-$$(cat .secret_key)}" SECURE_SSL_REDIRECT="$${SECURE_SSL_REDIRECT:-false}" && \
+	$(PY) manage.py collectstatic --noinput -v0 && \
+	$(PY) deploy/stack.py --host $(HOST) --port $(STACK_PORT)
 
 test: install editor
 	$(PY) -m pytest

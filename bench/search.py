@@ -5,7 +5,10 @@ dropped afterwards), bulk-creates 5,000 topics, 100,000 links and 5,000 snippets
 database's triggers fill in their search vectors), ANALYZEs, then times the search backends
 over a mix of queries (exact names, multi-word, typos, rare, common, no hits) on the same
 data. Prints the load average, p50/p95/p99 per kind and overall, and the EXPLAIN ANALYZE of
-each search query for two of them. The goal is p95 <= 20 ms for every kind.
+each search query for two of them. The goal is p95 <= 20 ms for every kind. The backends
+are timed uncached (each search as if for the first time); a second table times the same
+plan through search(), as the search page gets it: readers' results are cached per content
+revision, so a query asked before in this revision is served from the cache.
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/glossary .venv/bin/python bench/search.py
 """
@@ -225,6 +228,32 @@ def time_backend(backend, plan, user):
     return timings
 
 
+def time_served(plan, user):
+    """Milliseconds per query through search(), as the search page calls it: results
+    cached per content revision, so a query asked before costs no SQL."""
+    from glossary.search import search
+
+    timings = {}
+    for kind, query in plan:
+        started = time.perf_counter()
+        search(query, user)
+        timings.setdefault(kind, []).append((time.perf_counter() - started) * 1000)
+    return timings
+
+
+def print_served(timings, cold):
+    print(f"\n{'served':<12}{'n':>5}  {'search() p50/p95/p99 ms':>26}  {'first-time p95':>14}")
+    for kind in [*QUERIES, "all"]:
+        samples = sum(timings.values(), []) if kind == "all" else timings[kind]
+        first = sum(cold.values(), []) if kind == "all" else cold[kind]
+        figures = "{:8.2f} {:8.2f} {:8.2f}".format(*summarize(samples))
+        print(f"{kind:<12}{len(samples):>5}  {figures:>26}  {percentile(first, 0.95):>14.2f}")
+    p95 = {kind: percentile(samples, 0.95) for kind, samples in timings.items()}
+    missed = [kind for kind, value in p95.items() if value > GOAL_MS]
+    verdict = f"NOT met by {', '.join(missed)}" if missed else "met by every kind"
+    print(f"Goal as served: p95 <= {GOAL_MS} ms: {verdict} (worst {max(p95.values()):.2f} ms)")
+
+
 def summarize(samples):
     return (
         statistics.median(samples),
@@ -262,10 +291,10 @@ def explain(query, user):
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
-    from glossary.search import search
+    from glossary.search import postgresql_backend
 
     with CaptureQueriesContext(connection) as captured:
-        search(query, user)
+        postgresql_backend(query, user)
     with connection.cursor() as cursor:
         for label, captured_query in zip(("topics", "links", "snippets"), captured, strict=True):
             cursor.execute(f"EXPLAIN (ANALYZE, COSTS OFF) {captured_query['sql']}")
@@ -311,6 +340,8 @@ def main():
             backend: time_backend(backend, plan, user) for backend in ("full-text", "substring")
         }
         print_table(results)
+        # The same plan through search(): each query's first time fills the cache.
+        print_served(time_served(plan, user), results["full-text"])
         print(f"Load average after: {load_average()}")
         explain("python driver", user)
         explain("postgress", user)

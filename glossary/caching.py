@@ -1,20 +1,89 @@
 """Whole-page caching for readers that keeps each response's CSP nonce its own."""
 
+import dataclasses
 import functools
 import hashlib
+import struct
 import time
+import zlib
 
 import redis
 from django.core.cache import cache
 from django.http import HttpResponse
 from django.middleware.csp import get_nonce
+from django.utils.cache import get_conditional_response, patch_vary_headers
+from django.utils.http import http_date
+from django.utils.regex_helper import _lazy_re_compile
 
 from .models import ContentRevision
 from .outages import Outage
 
-# Stands in for the nonce in stored pages; each response gets its own nonce back.
-NONCE_PLACEHOLDER = "__csp_nonce_placeholder__"
 TIMEOUT = 60 * 60
+ACCEPTS_GZIP = _lazy_re_compile(r"\bgzip\b")
+# A gzip member's header (no name, no time) and a deflate stream's final, empty block.
+GZIP_HEADER = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff"
+FINAL_BLOCK = zlib.compressobj(6, zlib.DEFLATED, -zlib.MAX_WBITS).flush()
+
+
+def deflate(data):
+    """data as raw deflate blocks that end on a byte boundary and finish no stream, so
+    that such pieces, joined, are one stream (each refers back only within itself)."""
+    compressor = zlib.compressobj(6, zlib.DEFLATED, -zlib.MAX_WBITS)
+    return compressor.compress(data) + compressor.flush(zlib.Z_FULL_FLUSH)
+
+
+@dataclasses.dataclass(frozen=True)
+class StoredPage:
+    """A reader's page as rendered for one content revision, with its validators.
+
+    The page is kept as the pieces around its nonce, plain and compressed, so that each
+    response puts its own nonce in without compressing the whole page again.
+    """
+
+    pieces: tuple  # the page's bytes, split where the nonce goes
+    deflated: tuple  # each piece compressed on its own
+    etag: str
+    last_modified: int  # when it was rendered: nothing it shows changed since
+
+    @classmethod
+    def of(cls, response, nonce):
+        pieces = tuple(response.content.split(nonce.encode()))
+        # Weak: the same page is sent compressed or not, each time with its own nonce.
+        etag = f'W/"{hashlib.sha256(b"".join(pieces)).hexdigest()[:32]}"'
+        return cls(pieces, tuple(map(deflate, pieces)), etag, int(time.time()))
+
+    def html(self, nonce):
+        return nonce.encode().join(self.pieces)
+
+    def gzipped(self, nonce):
+        html = self.html(nonce)
+        stream = deflate(nonce.encode()).join(self.deflated) + FINAL_BLOCK
+        return GZIP_HEADER + stream + struct.pack("<II", zlib.crc32(html), len(html) % 2**32)
+
+
+def serve(request, page, nonce):
+    """The page, gzipped if the browser accepts it, or 304 Not Modified if the reader's
+    copy is still current. Safe to compress: a reader's page holds no CSRF token or other
+    secret, and its only varying part, the nonce, is new in every response."""
+    response = get_conditional_response(request, etag=page.etag, last_modified=page.last_modified)
+    if response is None:
+        if ACCEPTS_GZIP.search(request.headers.get("Accept-Encoding", "")):
+            response = HttpResponse(page.gzipped(nonce))
+            response["Content-Encoding"] = "gzip"
+        else:
+            response = HttpResponse(page.html(nonce))
+    patch_vary_headers(response, ("Accept-Encoding",))
+    response["ETag"] = page.etag
+    response["Last-Modified"] = http_date(page.last_modified)
+    # Browsers keep the page but ask each time whether it changed: edits show at once.
+    response["Cache-Control"] = "no-cache"
+    if response.status_code == 304:
+        # Caches merge a 304's headers into their copy (RFC 9111, 4.3.4): a new nonce in
+        # the policy would no longer match the copy's scripts. An empty policy, as
+        # @csp_override({}) sets, makes the middleware add none.
+        response._csp_config = {}
+    return response
+
 
 outage = Outage("The page cache (Redis)")
 
@@ -25,7 +94,9 @@ def cache_page_for_readers(view=None, *, query=()):
     Staff see drafts, so their pages are never stored or served from the cache. Only
     successful pages are stored; the key changes whenever content does. The key holds
     the path and only the query parameters named in query (those the view reads), so
-    made-up parameters cannot fill the cache with copies of one page.
+    made-up parameters cannot fill the cache with copies of one page. Readers' browsers
+    revalidate with ETag or Last-Modified and get 304 Not Modified, without rendering,
+    while the page is unchanged.
 
     If the cache cannot be reached the page is rendered as if nothing were cached.
     """
@@ -37,18 +108,18 @@ def cache_page_for_readers(view=None, *, query=()):
         if request.method not in ("GET", "HEAD") or request.user.is_staff:
             return view(request, *args, **kwargs)
         params = [(name, request.GET.getlist(name)) for name in query]
-        page = hashlib.sha256(repr((request.path, params)).encode()).hexdigest()
-        key = f"page:{ContentRevision.current()}:{page}"
+        path = hashlib.sha256(repr((request.path, params)).encode()).hexdigest()
+        key = f"page:{ContentRevision.current()}:{path}"
         nonce = str(get_nonce(request))
-        if (html := cached(cache.get, key)) is not None:
-            return HttpResponse(html.replace(NONCE_PLACEHOLDER, nonce))
-        response = view(request, *args, **kwargs)
-        if hasattr(response, "render"):
-            response.render()
-        if response.status_code == 200:
-            html = response.content.decode().replace(nonce, NONCE_PLACEHOLDER)
-            cached(cache.set, key, html, TIMEOUT)
-        return response
+        if (page := cached(cache.get, key)) is None:
+            response = view(request, *args, **kwargs)
+            if hasattr(response, "render"):
+                response.render()
+            if response.status_code != 200:
+                return response
+            page = StoredPage.of(response, nonce)
+            cached(cache.set, key, page, TIMEOUT)
+        return serve(request, page, nonce)
 
     return wrapper
 

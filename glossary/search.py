@@ -19,6 +19,7 @@ migrations 0002 and 0006. tests/test_search_postgresql.py checks the plans.
 """
 
 import difflib
+import hashlib
 from dataclasses import dataclass, field
 from functools import reduce
 from operator import and_, or_
@@ -30,6 +31,7 @@ from django.contrib.postgres.search import (
     TrigramSimilarity,
     TrigramWordSimilarity,
 )
+from django.core.cache import cache
 from django.db import connection
 from django.db.models import (
     Case,
@@ -43,7 +45,8 @@ from django.db.models import (
 )
 from django.db.models.functions import Greatest, Least, Length, Lower, Replace, Upper
 
-from .models import Link, Snippet, Topic
+from .caching import TIMEOUT, cached
+from .models import ContentRevision, Link, Snippet, Topic
 
 MAX_QUERY_LENGTH = 200
 # Results of each kind that are ranked and listed. On PostgreSQL ranking reads each
@@ -107,7 +110,23 @@ def distinct_words(query):
 
 def search(query, user):
     """Search what `user` may see: three queries, and on SQLite a fourth when a suggestion
-    is looked for; none for an empty query."""
+    is looked for; none for an empty query.
+
+    Readers' results are cached per content revision, as their pages are: the key changes
+    whenever content does, and a common word asked again costs no query. Staff see drafts,
+    so their results are never stored.
+    """
+    cleaned = clean_query(query)[0]
+    if user.is_staff or not cleaned:
+        return _search(query, user)
+    key = f"search:{ContentRevision.current()}:{hashlib.sha256(cleaned.encode()).hexdigest()}"
+    if (results := cached(cache.get, key)) is None:
+        results = _search(query, user)
+        cached(cache.set, key, results, TIMEOUT)
+    return results
+
+
+def _search(query, user):
     query, truncated = clean_query(query)
     results = SearchResults(query=query, truncated=truncated)
     if query:
@@ -115,7 +134,8 @@ def search(query, user):
         backend = postgresql_backend if postgresql else contains_backend
         results.topics, results.links, results.snippets = backend(query, user)
         words = distinct_words(query)
-        if words and not any(names_words(topic, words) for topic in results.topics):
+        substrings = [substring_for(word) for word in words]
+        if words and not any(names_words(topic, substrings) for topic in results.topics):
             # Trigram matching already brought the look-alikes in on PostgreSQL.
             candidates = (
                 results.topics
@@ -133,11 +153,11 @@ def topic_names(topic):
     return [name for name in names if name]
 
 
-def names_words(topic, words):
-    """Whether the topic's name or one of its aliases contains every word (or its stem):
-    "postgres index" is spelt right for "PostgreSQL index types", "replicating" for
-    "Replication", but "postgress" is not for "PostgreSQL"."""
-    substrings = [substring_for(word) for word in words]
+def names_words(topic, substrings):
+    """Whether the topic's name or one of its aliases contains every word, given as
+    substring_for gives it (the word or its stem): "postgres index" is spelt right for
+    "PostgreSQL index types", "replicating" for "Replication", but "postgress" is not for
+    "PostgreSQL"."""
     return any(all(part in name.lower() for part in substrings) for name in topic_names(topic))
 
 
@@ -264,6 +284,16 @@ def postgresql_backend(query, user):
     )
 
 
+# What a result shows (templates/glossary/search.html, _link.html): up to MAX_RESULTS rows
+# of each kind are fetched, so long texts no result shows (a topic's summary, a snippet's
+# highlighted code and output) are left in the database.
+RESULT_FIELDS = {
+    Link: ("url", "domain", "title", "description", "group", "is_published"),
+    Snippet: ("title", "slug", "code", "language", "is_published"),
+}
+TOPIC_FIELDS = ("name", "slug", "letter", "aliases", "search_aliases", "is_published")
+
+
 def _ranked(model, text_query, user):
     candidates = (
         model.objects.visible_to(user)
@@ -274,7 +304,7 @@ def _ranked(model, text_query, user):
     return list(
         model.objects.filter(pk__in=candidates)
         .select_related("topic")
-        .defer("search_vector", "topic__search_vector")
+        .only(*RESULT_FIELDS[model], *(f"topic__{name}" for name in TOPIC_FIELDS))
         .annotate(rank=SearchRank(F("search_vector"), text_query))
         .order_by("-rank", Lower("title"), "pk")
     )
@@ -331,7 +361,7 @@ def _ranked_topics(query, text_query, user):
     )
     return list(
         Topic.objects.filter(pk__in=candidates)
-        .defer("search_vector")
+        .only(*TOPIC_FIELDS, "summary_html", "unlinked_terms")
         .annotate(rank=score)
         .order_by("-rank", Lower("name"), "pk")[:MAX_RESULTS]
     )
