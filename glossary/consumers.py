@@ -2,7 +2,6 @@ import asyncio
 import ipaddress
 import json
 import logging
-import signal
 import time
 from collections import deque
 from contextlib import aclosing
@@ -14,8 +13,9 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 from django.contrib import auth
 from django.db import DatabaseError
+from django.utils.module_loading import import_string
 
-from . import runner, workers
+from . import runner
 from .models import Snippet
 
 MAX_MESSAGE_BYTES = 1024
@@ -206,24 +206,16 @@ class SnippetRunConsumer(AsyncWebsocketConsumer):
             await self.send(text_data=runner.encode(end))
 
     def run_events(self, snippet, client):
-        """The run's events, from this process (RUNNER_MODE=local) or a run worker."""
-        if settings.RUNNER_MODE == "workers":
-            return workers.run_on_worker(snippet.code, snippet.runtime, client)
-        return runner.run_queued(snippet.code, snippet.runtime, client=client)
+        """The run's events, from this process or a run worker (SNIPPET_RUN_BACKEND)."""
+        runs = import_string(settings.SNIPPET_RUN_BACKEND)()
+        return runs.run(snippet.code, snippet.runtime, client)
 
     async def cancel_run(self):
         if not await self.stop_run():
             return await self.send_error("Nothing is running.")
         # A cancelled run cannot report its own end; its processes are gone by now.
-        exit_event = {
-            "type": "exit",
-            "reason": runner.EXIT_CANCELLED,
-            "code": None,
-            "signal": signal.SIGKILL,
-            "wall_ms": round((time.monotonic() - self.started) * 1000),
-            "truncated": False,
-        }
-        await self.send(text_data=runner.encode(exit_event))
+        wall_ms = round((time.monotonic() - self.started) * 1000)
+        await self.send(text_data=runner.encode(runner.cancelled_event(wall_ms)))
 
     async def stop_run(self):
         """Cancel the run, if any, and wait until its processes are gone."""
@@ -239,7 +231,7 @@ class SnippetRunConsumer(AsyncWebsocketConsumer):
     async def send_error(self, message):
         if not self.errors.spend():
             return await self.close_flooded()
-        await self.send(text_data=json.dumps({"type": "error", "message": message}))
+        await self.send(text_data=runner.encode(runner.error_event(message)))
 
     async def close_flooded(self):
         self.flooded = True

@@ -27,7 +27,7 @@ def bubblewrap(request):
 @pytest.fixture
 def no_bubblewrap(monkeypatch):
     """As on a machine without bubblewrap (macOS, no user namespaces)."""
-    monkeypatch.setattr(runner, "bubblewrap_works", lambda: False)
+    monkeypatch.setattr(runner.sandbox, "bubblewrap_works", lambda: False)
 
 
 def limits(**changes):

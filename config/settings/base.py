@@ -141,6 +141,11 @@ if RUNNER_MODE == "workers" and not REDIS_URL:
         "RUNNER_MODE=workers needs REDIS_URL: runs travel to the run workers over Redis, "
         "and the in-memory channel layer does not cross processes."
     )
+# Who runs a reader's snippet: a class with run(code, runtime, client) -> async events.
+SNIPPET_RUN_BACKEND = {
+    "local": "glossary.runner.LocalRuns",
+    "workers": "glossary.workers.client.WorkerRuns",
+}[RUNNER_MODE]
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

@@ -1,0 +1,165 @@
+"""The program that runs inside a run's sandbox, before and around the snippet.
+
+It is handed to the interpreter as text (`python -c SOURCE ...`, see command()), since the
+sandbox of a plain Python run shows nothing of the project; so it imports only the
+standard library at the top. Its commands:
+
+    serve CPU_SECONDS [WARM_UP ARGS...]
+        Do the expensive part first (the interpreter and, for Django, django.setup() and
+        the models), then read the snippet's code from stdin until EOF and run it as
+        __main__ from snippet.py in the working directory. That lets a warm pool start
+        the process ahead of its run, which then only hands its code over. Once it has
+        the code it lowers RLIMIT_CPU to the snippet's budget on top of the CPU the
+        warm-up spent (rounded up: rlimits count whole seconds), so a snippet gets the
+        same budget warm or cold.
+    limit RLIMITS_JSON COMMAND...
+        Set the resource limits and exec the command: what prlimit does inside
+        bubblewrap, for the unsafe local mode (macOS has no prlimit).
+"""
+
+import functools
+import sys
+
+
+@functools.cache
+def source():
+    """This program's text (outside the sandbox only: `python -c` has no __file__)."""
+    from pathlib import Path
+
+    return Path(__file__).read_text(encoding="utf-8")
+
+
+def command(interpreter, *args):
+    """The argv that runs this program's command (args) with interpreter."""
+    return [interpreter, "-u", "-I", "-B", "-c", source(), *args]
+
+
+def limit_command(interpreter, rlimits, argv):
+    """The argv that sets rlimits, (name, soft, hard) triples, then execs argv."""
+    import json
+
+    # -S: nothing of site-packages runs before the limits are set.
+    return [interpreter, "-I", "-S", "-c", source(), "limit", json.dumps(rlimits), *argv]
+
+
+def warm_up_django(project):
+    """Set Django up with the models and a connection; install the query reporter."""
+    sys.path.insert(0, project)
+    import django
+
+    django.setup()
+    from django.db import connection
+
+    import glossary.models  # noqa: F401
+
+    connection.ensure_connection()
+    from examples import sqlreport
+
+    sqlreport.install()
+
+
+WARM_UPS = {"django": warm_up_django}
+
+
+def receive(cpu_seconds):
+    """Wait for the snippet's code; return exec()'s arguments to run it as __main__.
+
+    The excepthook hides this program's frames, so tracebacks start at snippet.py;
+    tracebacks and warnings show each file relative to the directory Python found it in
+    (json/decoder.py, django/db/models/query.py, snippet.py): the server's paths mean
+    nothing to a reader. Reading stdin, which only carried the code, says so instead of a
+    bare EOFError.
+    """
+    import io
+    import linecache
+    import math
+    import os
+    import re
+    import resource
+    import sysconfig
+    import traceback
+    import types
+    import warnings
+
+    bootstrap = globals()
+    roots = {os.getcwd(), *sysconfig.get_paths().values(), *sys.path}
+    roots = sorted((os.path.join(root, "") for root in roots if root), key=len, reverse=True)
+    file_line = re.compile(r'^(  File ")([^"]+)', re.MULTILINE)
+    format_warning = warnings.formatwarning
+
+    def relative(path):
+        root = next((root for root in roots if path.startswith(root)), "")
+        return path[len(root) :]
+
+    def formatwarning(message, category, filename, lineno, line=None):
+        if line is None:
+            line = linecache.getline(filename, lineno)
+        return format_warning(message, category, relative(filename), lineno, line)
+
+    def excepthook(kind, value, tb):
+        frames = []
+        while tb is not None:
+            if tb.tb_frame.f_globals is not bootstrap:
+                frames.append(tb)
+            tb = tb.tb_next
+        for frame, after in zip(frames, [*frames[1:], None], strict=True):
+            frame.tb_next = after
+        tb = frames[0] if frames else None
+        text = "".join(traceback.format_exception(kind, value.with_traceback(tb), tb))
+        sys.stderr.write(file_line.sub(lambda match: match[1] + relative(match[2]), text))
+
+    class NoInput(io.TextIOBase):
+        def readable(self):
+            return True
+
+        def read(self, size=-1):
+            raise EOFError("this sandbox has no input; write the value into the code instead")
+
+        readline = read
+
+    sys.excepthook = excepthook
+    warnings.formatwarning = formatwarning
+    source = sys.stdin.buffer.read()
+    sys.stdin = NoInput()
+    path = os.path.join(os.getcwd(), "snippet.py")
+    with open(path, "wb") as file:
+        file.write(source)
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    budget = math.ceil(usage.ru_utime + usage.ru_stime) + cpu_seconds
+    soft, hard = resource.getrlimit(resource.RLIMIT_CPU)
+    resource.setrlimit(resource.RLIMIT_CPU, (min(soft, budget), min(hard, budget + 1)))
+    main = types.ModuleType("__main__")
+    main.__file__ = path
+    sys.modules["__main__"] = main
+    sys.argv[:] = [path]
+    return compile(source, path, "exec"), vars(main)
+
+
+def set_limits_and_exec(rlimits, argv):
+    import os
+    import resource
+
+    for name, soft, hard in rlimits:
+        try:
+            resource.setrlimit(getattr(resource, name), (soft, hard))
+        except (AttributeError, ValueError, OSError):
+            pass
+    os.execv(argv[0], argv)
+
+
+def main(args):
+    match args:
+        case ["serve", cpu_seconds, *warm_up]:
+            if warm_up:
+                WARM_UPS[warm_up[0]](*warm_up[1:])
+            exec(*receive(int(cpu_seconds)))
+        case ["limit", rlimits, *argv]:
+            import json
+
+            set_limits_and_exec(json.loads(rlimits), argv)
+        case _:
+            sys.exit("usage: serve CPU_SECONDS [WARM_UP ARGS...] | limit RLIMITS COMMAND...")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -1,0 +1,107 @@
+"""A run from the top: refuse early, take a warm process or start one, hand the code
+over, supervise, clean up. Read from the top, a run goes down the package's modules once:
+runtimes, sandbox, pool, supervise; slots in front of all of it."""
+
+import asyncio
+import logging
+import uuid
+from collections.abc import AsyncIterator
+
+from . import runtimes, sandbox
+from .events import error_event, lost_event, start_event
+from .limits import Limits
+from .pool import warm_pool
+from .slots import Busy, default_slots
+from .supervise import kill, supervise
+
+logger = logging.getLogger(__name__)
+
+
+async def run(code: str, runtime: str, limits: Limits | None = None) -> AsyncIterator[dict]:
+    """Run code and yield its events (see events.py) as they happen.
+
+    A generator that is closed or whose task is cancelled cannot yield any more; it kills
+    the run's processes on the way out, and its driver reports cancelled_event() itself if
+    it wants to.
+    """
+    limits = limits or Limits.from_settings()
+    try:
+        kind = runtimes.get(runtime)
+    except runtimes.RunRefused as refused:
+        yield error_event(str(refused))
+        return
+    if problem := await asyncio.to_thread(kind.unavailable):
+        yield error_event(problem)
+        return
+    box_class = await asyncio.to_thread(sandbox.available)
+    if box_class is None:
+        yield error_event(
+            "No sandbox is available on this server (bubblewrap with namespaces is needed), "
+            "so snippets cannot run here."
+        )
+        return
+    try:
+        files = await kind.files()
+    except runtimes.RunRefused as refused:
+        yield error_event(str(refused))
+        return
+
+    run_id = uuid.uuid4().hex
+    process = session = None
+    pool = warm_pool() if box_class.can_warm and kind.warm else None
+    # Runs with other limits than the settings' (tests, mostly) start cold.
+    if pool is not None and limits == Limits.from_settings():
+        process = pool.take(kind.name, limits)
+    box = box_class()
+    try:
+        try:
+            session = await kind.open(run_id)
+        except runtimes.RunRefused as refused:
+            yield error_event(str(refused))
+            return
+        yield start_event(run_id, box.name, limits.as_dict(), **session.start_fields)
+        if process is None:
+            try:
+                process = await kind.start(box, limits, files, session)
+            except OSError:
+                logger.exception("Could not start the process of run %s", run_id)
+                yield lost_event("The run could not start on this server.", 0)
+                return
+        # The transport writes in the background and closes stdin (EOF) once it has.
+        process.stdin.write(code.encode("utf-8"))
+        process.stdin.close()
+        async for event in supervise(process, limits, box, kind.sql_events):
+            yield event
+    finally:
+        if process is not None and process.returncode is None:
+            kill(process)
+            await process.wait()
+        box.close()
+        if session is not None:
+            await session.close()
+
+
+async def run_queued(code, runtime, limits=None, slots=None, client=None) -> AsyncIterator[dict]:
+    """run(), after waiting for a free slot (queued events) or refusing when busy.
+
+    client: whose run it is (an address), for the client's fair share of the slots.
+    """
+    slots = slots or default_slots()
+    try:
+        ticket = slots.hold(client)
+    except Busy as busy:
+        yield error_event(str(busy))
+        return
+    async with ticket:
+        async for event in ticket.wait():
+            yield event
+        async for event in run(code, runtime, limits):
+            yield event
+
+
+class LocalRuns:
+    """Runs in this process, in its run slots (SNIPPET_RUN_BACKEND's default)."""
+
+    def run(self, code, runtime, client=None):
+        """The run's events; closing the generator stops the run."""
+        return run_queued(code, runtime, client=client)
