@@ -84,7 +84,7 @@ def server_env(database, warm_pool):
 def build_database(env):
     """Migrate, load the seed, add the bench snippets; the topic page's path."""
     manage = [sys.executable, str(ROOT / "manage.py")]
-    for command in (["migrate", "--no-input"], ["loaddata", "glossary"]):
+    for command in (["migrate", "--no-input"], ["loadseed"]):
         subprocess.run([*manage, *command, "-v", "0"], env=env, cwd=ROOT, check=True)
     setup = SETUP.format(snippets=SNIPPETS)
     result = subprocess.run(

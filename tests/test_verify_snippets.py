@@ -50,7 +50,7 @@ def test_unknown_slugs_are_a_clear_error(snippet):
 
 
 def test_every_runnable_seed_snippet_passes_in_the_sandbox(db):
-    call_command("loaddata", "glossary", verbosity=0)
+    call_command("loaddata", "glossary", "examples", verbosity=0)
 
     call_command("verifysnippets")
 

@@ -6,8 +6,6 @@ from django.core.management.base import BaseCommand, CommandError
 from glossary import runner
 from glossary.models import Snippet
 
-CODE_FILE_RUNTIMES = ("python", "django")
-
 
 class Command(BaseCommand):
     help = (
@@ -20,7 +18,7 @@ class Command(BaseCommand):
         parser.add_argument("--code-file", type=Path, help="Run this file instead.")
         parser.add_argument(
             "--runtime",
-            help=f"Runtime for --code-file: {' or '.join(CODE_FILE_RUNTIMES)} (default python).",
+            help=f"Runtime for --code-file: {', '.join(runner.RUNTIMES)} (default python).",
         )
 
     def handle(self, *args, slug, code_file, runtime, **options):
@@ -48,10 +46,8 @@ class Command(BaseCommand):
                 )
             return snippet.code, snippet.runtime
         runtime = runtime or "python"
-        if runtime not in CODE_FILE_RUNTIMES:
-            raise CommandError(
-                f"Unknown runtime {runtime!r}; use {' or '.join(CODE_FILE_RUNTIMES)}."
-            )
+        if runtime not in runner.RUNTIMES:
+            raise CommandError(f"Unknown runtime {runtime!r}; use {', '.join(runner.RUNTIMES)}.")
         try:
             return code_file.read_text(encoding="utf-8"), runtime
         except (OSError, UnicodeDecodeError) as error:
