@@ -172,6 +172,8 @@ SNIPPET_WARM_POOL = env_int("SNIPPET_WARM_POOL", 2)
 SNIPPET_ALLOW_UNSAFE_LOCAL = env_bool("SNIPPET_ALLOW_UNSAFE_LOCAL", False)
 # postgresql runtime: an admin URL that creates and drops a database and role per run.
 SNIPPET_POSTGRES_URL = os.environ.get("SNIPPET_POSTGRES_URL", "")
+# Templates built once for runs (databases, server data directories); private (0700).
+SNIPPET_CACHE_DIR = Path(os.environ.get("SNIPPET_CACHE_DIR") or BASE_DIR / ".cache")
 
 LOGGING = {
     "version": 1,
