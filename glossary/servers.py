@@ -10,7 +10,7 @@ and the SQL that seeds it.
 
     server = SERVERS["postgresql"]
     if server.available():
-        argv = server.sandbox_argv([*server.interpreter(), "-c", code])
+        argv = server.sandbox_argv([str(sandbox_python()), "-c", code])
 """
 
 import dataclasses
@@ -146,21 +146,24 @@ class Server:
     def sandbox_argv(self, command, limits=None, read_only=(), files=()):
         """The bubblewrap argv of a run: the launcher starts the server, then command.
 
+        limits: the run's, exactly; run_limits() by default.
+
         Blocking the first time (it builds the template): call it in a thread.
         """
         template = self.template() if self.has_template else None
-        limits = self.run_limits(limits)
+        limits = limits or self.run_limits()
         return self._argv("start", command, limits, read_only, files, template)
 
     def template(self):
         """The template data directory, built once per cache key (blocking)."""
-        target = cache_dir() / f"{self.kind}-{self.cache_key()}"
+        target = cache_dir() / "servers" / f"{self.kind}-{self.cache_key()}"
         with self._lock:
             if not target.exists():
                 self._build(target)
         return target
 
     def _build(self, target):
+        target.parent.mkdir(mode=0o700, exist_ok=True)
         partial = target.with_name(f"{target.name}.{os.getpid()}.partial")
         shutil.rmtree(partial, ignore_errors=True)
         argv = self._argv("build", None, self.run_limits())
