@@ -17,6 +17,7 @@ Output of the servers goes to SERVER_DIR/server.log, never to the run's stdout.
 
 import argparse
 import os
+import resource
 import shutil
 import socket
 import subprocess
@@ -162,7 +163,12 @@ class Redis(Server):
     def command(self):
         argv = [self.program("redis-server"), "--port", "0", "--unixsocket", self.socket]
         argv += ["--unixsocketperm", "700", "--dir", DATA_DIR, "--save", "", "--appendonly"]
-        return [*argv, "no", "--daemonize", "no", "--databases", "16", "--loglevel", "warning"]
+        argv += ["no", "--daemonize", "no", "--databases", "16", "--loglevel", "warning"]
+        memory, _ = resource.getrlimit(resource.RLIMIT_AS)
+        if memory != resource.RLIM_INFINITY:
+            # A clean "OOM command not allowed" long before malloc fails under RLIMIT_AS.
+            argv += ["--maxmemory", str(memory // 2)]
+        return argv
 
     def ready(self):
         return _socket_answers(self.socket, b"PING\r\n", b"+PONG")
@@ -177,18 +183,22 @@ class Redis(Server):
 
 class MariaDB(Server):
     socket = f"{SERVER_DIR}/mysql.sock"
+    # Small caches: mariadbd maps each whole at start, and all count against RLIMIT_AS.
+    caches = ["--innodb-buffer-pool-size=8M", "--innodb-buffer-pool-size-max=8M"]
+    caches += ["--innodb-log-file-size=4M", "--aria-pagecache-buffer-size=8M"]
+    caches += ["--key-buffer-size=1M", "--innodb-open-files=200"]
 
     def initialise(self):
         install = [self.program("mariadb-install-db"), "--no-defaults", f"--datadir={DATA_DIR}"]
         # A password-less root: the run's uid has no name, so unix_socket login cannot work.
         install += ["--auth-root-authentication-method=normal", "--skip-test-db"]
-        _check([*install, "--skip-name-resolve", "--force", f"--tmpdir={SERVER_DIR}"])
+        install += ["--skip-name-resolve", "--force", f"--tmpdir={SERVER_DIR}"]
+        _check([*install, *self.caches])  # options it does not know go to mariadbd
 
     def command(self):
         argv = [self.program("mariadbd"), "--no-defaults", f"--datadir={DATA_DIR}"]
         argv += [f"--socket={self.socket}", "--skip-networking", f"--tmpdir={SERVER_DIR}"]
-        argv += [f"--pid-file={SERVER_DIR}/mysql.pid", "--skip-log-bin"]
-        argv += ["--innodb-buffer-pool-size=8M", "--innodb-log-file-size=4M"]
+        argv += [f"--pid-file={SERVER_DIR}/mysql.pid", "--skip-log-bin", *self.caches]
         argv += ["--innodb-flush-log-at-trx-commit=0", "--innodb-use-native-aio=OFF"]
         argv += ["--performance-schema=OFF", "--skip-name-resolve", "--max-connections=20"]
         return argv

@@ -247,7 +247,7 @@ class MariaDB(Server):
     program = "mariadbd"
     seed = MARIADB_SEED
     tmpfs_mb = 192
-    limits = {"memory_mb": 1024, "processes": 64, "file_size_kb": 131072, "open_files": 256}
+    limits = {"memory_mb": 512, "processes": 64, "file_size_kb": 65536, "open_files": 256}
 
 
 SERVERS = {server.kind: server for server in (PostgreSQL(), Redis(), MariaDB())}

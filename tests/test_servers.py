@@ -21,12 +21,13 @@ from glossary.servers import SERVERS, PostgreSQL, Server, cache_dir, sandbox_pyt
 from tests.conftest import require
 
 KINDS = sorted(SERVERS)
-HOST_SOCKETS = {
-    "PostgreSQL": "/var/run/postgresql/.s.PGSQL.5432",
-    "MariaDB": "/run/mysqld/mysqld.sock",
-    "Redis": "/run/redis/redis-server.sock",
-}
-HOST_PORTS = {"PostgreSQL": 5432, "MariaDB": 3306, "Redis": 6379}
+# Where the host's own PostgreSQL, MariaDB and Redis listen (Debian's defaults).
+HOST_SOCKETS = [
+    "/var/run/postgresql/.s.PGSQL.5432",
+    "/run/mysqld/mysqld.sock",
+    "/run/redis/redis-server.sock",
+]
+HOST_PORTS = [5432, 3306, 6379]
 
 
 def usable(kind):
@@ -167,30 +168,33 @@ def test_mariadb_clients_reach_the_runs_own_server_through_mysql_unix_port():
 # What it cannot -----------------------------------------------------------------------
 
 
+# Prints each of the host's database endpoints it can connect to.
+REACH = f"""
+import socket
+for path in {HOST_SOCKETS!r}:
+    with socket.socket(socket.AF_UNIX) as client:
+        try:
+            client.connect(path)
+            print(path)
+        except OSError:
+            pass
+for port in {HOST_PORTS!r}:
+    with socket.socket() as client:
+        client.settimeout(1)
+        try:
+            client.connect(("127.0.0.1", port))
+            print(port)
+        except OSError:
+            pass
+"""
+
+
 @pytest.mark.parametrize("kind", KINDS)
 def test_a_run_reaches_none_of_the_hosts_servers(kind):
-    result = run(
-        kind,
-        f"""
-        import socket
-        for name, path in {HOST_SOCKETS!r}.items():
-            with socket.socket(socket.AF_UNIX) as client:
-                try:
-                    client.connect(path)
-                    print(name, "socket reached")
-                except OSError:
-                    pass
-        for name, port in {HOST_PORTS!r}.items():
-            with socket.socket() as client:
-                client.settimeout(1)
-                try:
-                    client.connect(("127.0.0.1", port))
-                    print(name, "port reached")
-                except OSError:
-                    pass
-        print("done")
-        """,
-    )
+    on_host = subprocess.run([sys.executable, "-c", REACH], capture_output=True, text=True)
+    require(on_host.stdout, "no database server runs on this host to try to reach")
+
+    result = run(kind, REACH + "print('done')")
 
     assert result.returncode == 0, result.stderr
     assert result.stdout == "done\n"
@@ -233,6 +237,26 @@ except Exception as error:
 
     assert result.returncode == 0, result.stderr
     assert "out of memory" in result.stdout
+
+
+def test_redis_refuses_data_beyond_the_runs_memory_limit():
+    result = run(
+        "redis",
+        CONNECT["redis"]
+        + """
+try:
+    for n in range(1000):
+        connection.set(n, bytes(1024 * 1024))
+except redis.ResponseError as error:
+    print(n, error)
+""",
+        limits(memory_mb=256),
+    )
+
+    assert result.returncode == 0, result.stderr
+    stored, _, message = result.stdout.partition(" ")
+    assert int(stored) < 256
+    assert message == "command not allowed when used memory > 'maxmemory'.\n"
 
 
 def test_a_server_cannot_write_files_beyond_the_runs_file_size_limit():
