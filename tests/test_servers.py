@@ -17,7 +17,14 @@ from pathlib import Path
 import pytest
 
 from glossary import runner, serve
-from glossary.servers import SERVERS, PostgreSQL, Server, cache_dir, sandbox_python
+from glossary.servers import (
+    SERVERS,
+    PostgreSQL,
+    Server,
+    TemplateBuildError,
+    cache_dir,
+    sandbox_python,
+)
 from tests.conftest import require
 
 KINDS = sorted(SERVERS)
@@ -406,6 +413,24 @@ def test_a_template_is_built_once_and_kept_private(settings, tmp_path):
     assert second.stat().st_mtime_ns == built
     assert (tmp_path / "cache").stat().st_mode & 0o777 == 0o700
     assert (first / "PG_VERSION").read_text().strip() == server.bin_dir().parent.name
+
+
+def test_a_seed_that_fails_says_why_and_leaves_no_template(settings, tmp_path):
+    usable("postgresql")
+    settings.SNIPPET_CACHE_DIR = tmp_path / "cache"
+
+    class Broken(PostgreSQL):
+        seed = b"CREATE TABLE broken (;\n"
+
+    with pytest.raises(TemplateBuildError, match='syntax error at or near ";"'):
+        Broken().template()
+    assert list((tmp_path / "cache" / "servers").iterdir()) == []
+
+
+def test_the_sandbox_environment_is_read_only_to_a_run():
+    result = run("redis", f"open({str(sandbox_python().parent / 'x')!r}, 'w')")
+
+    assert "Read-only file system" in result.stderr
 
 
 def test_a_different_seed_gets_a_template_of_its_own():
