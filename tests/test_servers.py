@@ -266,23 +266,39 @@ except redis.ResponseError as error:
     assert message == "command not allowed when used memory > 'maxmemory'.\n"
 
 
-def test_a_server_cannot_write_files_beyond_the_runs_file_size_limit():
-    result = run(
-        "postgresql",
-        CONNECT["postgresql"]
-        + """
+FILL = """
 try:
     connection.execute(
-        "CREATE TABLE big AS SELECT repeat('x', 500) AS x FROM generate_series(1, 40000)"
+        "CREATE TABLE big AS SELECT repeat('x', 500) AS x FROM generate_series(1, {rows})"
     )
 except Exception as error:
     print(error)
-""",
-        limits(file_size_kb=4096),
+"""
+
+
+def test_a_server_cannot_write_files_beyond_the_runs_file_size_limit():
+    result = run(
+        "postgresql", CONNECT["postgresql"] + FILL.format(rows=40_000), limits(file_size_kb=4096)
     )
 
     assert result.returncode == 0, result.stderr
     assert "File too large" in result.stdout
+
+
+def test_a_servers_data_cannot_outgrow_the_runs_tmpfs():
+    class Small(PostgreSQL):
+        tmpfs_mb = 48  # the template takes about 30
+
+    require(Small().available(), "PostgreSQL is not installed")
+    argv = Small().sandbox_argv(
+        [str(sandbox_python()), "-c", CONNECT["postgresql"] + FILL.format(rows=100_000)],
+        limits(file_size_kb=1024 * 1024, cpu_seconds=20),
+    )
+    env = runner.child_env(runner.SANDBOX_DIR)
+    result = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=60)
+
+    assert result.returncode == 0, result.stderr
+    assert "No space left on device" in result.stdout
 
 
 def test_a_server_backend_is_held_to_the_runs_cpu_limit():
@@ -425,6 +441,14 @@ def test_a_seed_that_fails_says_why_and_leaves_no_template(settings, tmp_path):
     with pytest.raises(TemplateBuildError, match='syntax error at or near ";"'):
         Broken().template()
     assert list((tmp_path / "cache" / "servers").iterdir()) == []
+
+
+def test_the_command_reads_the_runs_stdin_once_the_server_is_up():
+    argv, _ = sandbox("postgresql", "import sys; print(sys.stdin.read().upper())")
+    env = runner.child_env(runner.SANDBOX_DIR)
+    result = subprocess.run(argv, env=env, input="code", capture_output=True, text=True)
+
+    assert result.stdout == "CODE\n", result.stderr
 
 
 def test_the_sandbox_environment_is_read_only_to_a_run():
