@@ -62,6 +62,8 @@ class Server:
         raise NotImplementedError
 
     def stop(self, process):
+        # SIGTERM: a clean shutdown (PostgreSQL's "smart" one), so the template needs no
+        # crash recovery at each start.
         process.terminate()
         process.wait(READY_SECONDS)
 
@@ -141,10 +143,6 @@ class PostgreSQL(Server):
         psql = [self.program("psql"), "-X", "-q", "-v", "ON_ERROR_STOP=1", "-f", "-"]
         _check(psql, input=sql, env={**os.environ, **self.client_env()})
 
-    def stop(self, process):
-        process.terminate()  # SIGTERM: a "smart" shutdown that leaves a clean data dir
-        process.wait(READY_SECONDS)
-
     def client_env(self):
         return {
             "PGHOST": SERVER_DIR,
@@ -211,12 +209,9 @@ class MariaDB(Server):
         client = [self.program("mariadb"), "--no-defaults", f"--socket={self.socket}", "-uroot"]
         _check(client, input=sql)
 
-    def stop(self, process):
-        process.terminate()
-        process.wait(READY_SECONDS)
-
     def client_env(self):
-        return {"MYSQL_UNIX_PORT": self.socket, "MYSQL_USER": "root", "USER": "root"}
+        # Clients (mariadb, PyMySQL, mysql-connector) log in as $USER by default.
+        return {"MYSQL_UNIX_PORT": self.socket, "USER": "root"}
 
 
 SERVERS = {"postgresql": PostgreSQL, "redis": Redis, "mysql": MariaDB}

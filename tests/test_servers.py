@@ -113,8 +113,8 @@ CONNECT = {
     "postgresql": "import psycopg\nconnection = psycopg.connect(autocommit=True)\n",
     "redis": "import os, redis\nconnection = redis.Redis.from_url(os.environ['REDIS_URL'])\n",
     "mysql": (
-        "import os, pymysql\nconnection = pymysql.connect(unix_socket=os.environ"
-        "['MYSQL_UNIX_PORT'], user='root', database='learn', autocommit=True)\n"
+        "import os, pymysql\nconnection = pymysql.connect("
+        "unix_socket=os.environ['MYSQL_UNIX_PORT'], database='learn', autocommit=True)\n"
     ),
 }
 
@@ -153,6 +153,39 @@ def test_redis_clients_reach_the_runs_own_redis_by_url():
 
     assert result.returncode == 0, result.stderr
     assert result.stdout == "b'v'\n"
+
+
+def test_sqlalchemy_and_celery_find_their_server_in_the_environment():
+    postgres = run(
+        "postgresql",
+        """
+        import os, sqlalchemy
+        url = os.environ["DATABASE_URL"].replace("postgresql:", "postgresql+psycopg:")
+        with sqlalchemy.create_engine(url).connect() as connection:
+            print(connection.execute(sqlalchemy.text("SELECT count(*) FROM product")).scalar())
+        """,
+    )
+    redis = run(
+        "redis",
+        """
+        import celery
+        with celery.Celery().connection_for_write() as connection:
+            connection.ensure_connection(max_retries=1)
+            print(connection.as_uri())
+        """,
+    )
+
+    assert postgres.stdout == "4\n", postgres.stderr
+    assert redis.stdout == "redis+socket:///server/redis.sock\n", redis.stderr
+
+
+def test_redis_cli_works_inside_the_run():
+    result = run(
+        "redis",
+        "import os\nos.execlp('redis-cli', 'redis-cli', '-s', os.environ['REDIS_SOCKET'], 'ping')",
+    )
+
+    assert result.stdout == "PONG\n", result.stderr
 
 
 def test_mariadb_clients_reach_the_runs_own_server_through_mysql_unix_port():
