@@ -10,6 +10,7 @@ temporary directory:
   cold      the same with the server: template copied into the run's tmpfs, server started
             and accepting connections, then print(1)
   server    cold - sandbox: what the server adds to a run that starts cold
+  copy      of that, the median time to copy the template into a tmpfs inside the sandbox
   RSS/PSS   memory of a started sandbox (every process of the run's uid, after a snippet
             connected once), RSS summed and proportional set size summed
   tmpfs     what the server's files take in the run's tmpfs (memory too)
@@ -36,7 +37,7 @@ django.setup()
 
 from django.conf import settings  # noqa: E402
 
-from glossary import runner  # noqa: E402
+from glossary import runner, serve  # noqa: E402
 from glossary.servers import SERVERS, sandbox_python  # noqa: E402
 
 CONNECT = {
@@ -47,7 +48,7 @@ CONNECT = {
         " user='root').ping()"
     ),
 }
-HOLD = "{connect}\nimport shutil, sys, time\nprint(shutil.disk_usage('/server').used, flush=True)\n"
+HOLD = "{connect}\nimport shutil, sys\nprint(shutil.disk_usage('/server').used, flush=True)\n"
 HOLD += "sys.stdin.read()\n"
 
 
@@ -65,6 +66,18 @@ def first_output_seconds(argv):
 def median_seconds(argv, tries):
     first_output_seconds(argv)  # page cache
     return statistics.median(first_output_seconds(argv) for _ in range(tries))
+
+
+def copy_seconds(server, tries):
+    """Median seconds to copy the template inside a sandbox, as the launcher does."""
+    code = "import shutil, time\nstarted = time.monotonic()\n"
+    code += f"shutil.copytree({serve.TEMPLATE_DIR!r}, '/server/copy', symlinks=True,"
+    code += " copy_function=shutil.copyfile)\n"
+    code += "print(time.monotonic() - started)"
+    argv = server.sandbox_argv([str(sandbox_python()), "-c", code])
+    env = runner.child_env(runner.SANDBOX_DIR)
+    runs = [subprocess.run(argv, env=env, capture_output=True, text=True) for _ in range(tries)]
+    return statistics.median(float(run.stdout) for run in runs)
 
 
 def memory_kb(uid):
@@ -89,7 +102,7 @@ def memory_kb(uid):
 
 def started_memory(server):
     argv = server.sandbox_argv(
-        [str(sandbox_python()), "-c", HOLD.format(**{"connect": CONNECT[server.kind]})]
+        [str(sandbox_python()), "-c", HOLD.format(connect=CONNECT[server.kind])]
     )
     uid = int(next(arg for arg in argv if arg.startswith("--reuid=")).split("=")[1])
     process = subprocess.Popen(
@@ -107,35 +120,41 @@ def started_memory(server):
     return rss, pss, tmpfs
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--tries", type=int, default=10, help="spawns per median")
-    args = parser.parse_args()
-    if not runner.bubblewrap_works():
-        sys.exit("bubblewrap with namespaces is needed")
-    settings.SNIPPET_CACHE_DIR = Path(tempfile.mkdtemp(prefix="bench-servers-"))
+def table(tries):
     python = [str(sandbox_python()), "-c", "print(1)"]
     read_only = [sys.base_prefix, sandbox_python().parent.parent]
-    bare = median_seconds(runner.bwrap_argv(python, read_only), args.tries)
+    bare = median_seconds(runner.bwrap_argv(python, read_only), tries)
     header = f"{'server':<11}{'build s':>8}{'template':>10}{'sandbox s':>10}{'cold s':>8}"
-    header += f"{'server s':>9}{'RSS MB':>8}{'PSS MB':>8}{'tmpfs MB':>9}"
+    header += f"{'server s':>9}{'copy s':>8}{'RSS MB':>8}{'PSS MB':>8}{'tmpfs MB':>9}"
     print(header)
     for kind, server in SERVERS.items():
         if not server.available():
             print(f"{kind:<11}skipped: {server.missing()}")
             continue
-        build, size = "-", "-"
+        build, size, copy = "-", "-", "-"
         if server.has_template:
             started = time.monotonic()
             template = server.template()
             build = f"{time.monotonic() - started:.2f}"
             used = sum(path.stat().st_size for path in template.rglob("*") if path.is_file())
             size = f"{used / 2**20:.0f} MB"
-        cold = median_seconds(server.sandbox_argv(python), args.tries)
+            copy = f"{copy_seconds(server, tries):.3f}"
+        cold = median_seconds(server.sandbox_argv(python), tries)
         rss, pss, tmpfs = started_memory(server)
-        row = f"{kind:<11}{build:>8}{size:>10}{bare:>10.3f}{cold:>8.3f}{cold - bare:>9.3f}"
+        row = f"{kind:<11}{build:>8}{size:>10}{bare:>10.3f}{cold:>8.3f}{cold - bare:>9.3f}{copy:>8}"
         row += f"{rss / 1024:>8.0f}{pss / 1024:>8.0f}{tmpfs / 2**20:>9.0f}"
         print(row)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tries", type=int, default=10, help="spawns per median")
+    args = parser.parse_args()
+    if not runner.bubblewrap_works():
+        sys.exit("bubblewrap with namespaces is needed")
+    with tempfile.TemporaryDirectory(prefix="bench-servers-") as cache:
+        settings.SNIPPET_CACHE_DIR = Path(cache)
+        table(args.tries)
 
 
 if __name__ == "__main__":
