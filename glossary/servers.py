@@ -128,31 +128,45 @@ class Server:
     def run_limits(self, limits=None):
         return dataclasses.replace(limits or Limits.from_settings(), **self.limits)
 
-    def _argv(self, action, command, limits, read_only=(), files=(), template=None):
-        launch = [str(sandbox_python()), "-I", str(LAUNCHER), action, self.kind]
-        launch += ["--bin-dir", str(self.bin_dir()), *(["--", *command] if command else [])]
-        read_only = [sys.base_prefix, sandbox_python().parent.parent, LAUNCHER, *read_only]
-        argv = bwrap_argv(launch, read_only, files, limits)
+    def launch(self, action, command=()):
+        """The launcher's argv: it starts the server (action "start"), then command."""
+        argv = [str(sandbox_python()), "-I", str(LAUNCHER), action, self.kind]
+        argv += ["--bin-dir", str(self.bin_dir())]
+        return [*argv, "--", *command] if command else argv
+
+    def read_only(self):
+        """Host paths a run binds read-only: Python, the sandbox environment, the launcher.
+
+        The servers' programs are all under /usr, which every sandbox has.
+        """
+        return [sys.base_prefix, sandbox_python().parent.parent, LAUNCHER]
+
+    def bwrap_options(self, template=None):
+        """What bubblewrap adds for a server, before --chdir: its tmpfs, /etc, template."""
         # The server's own tmpfs, beside the run's working directory: data, socket, log.
-        extra = ["--perms", "0777", "--size", str(self.tmpfs_mb * 1024 * 1024)]
-        extra += ["--tmpfs", serve.SERVER_DIR]
+        options = ["--perms", "0777", "--size", str(self.tmpfs_mb * 1024 * 1024)]
+        options += ["--tmpfs", serve.SERVER_DIR]
         # initdb and postgres look the uid up: the launcher writes an /etc of one user.
-        extra += ["--perms", "0777", "--size", str(64 * 1024), "--tmpfs", "/etc"]
+        options += ["--perms", "0777", "--size", str(64 * 1024), "--tmpfs", "/etc"]
         if template is not None:
-            extra += ["--ro-bind", str(template), serve.TEMPLATE_DIR]
-        at = argv.index("--chdir")
-        return argv[:at] + extra + argv[at:]
+            options += ["--ro-bind", str(template), serve.TEMPLATE_DIR]
+        return options
 
     def sandbox_argv(self, command, limits=None, read_only=(), files=()):
         """The bubblewrap argv of a run: the launcher starts the server, then command.
 
-        limits: the run's, exactly; run_limits() by default.
-
-        Blocking the first time (it builds the template): call it in a thread.
+        limits: the run's, exactly; run_limits() by default. Blocking the first time (it
+        builds the template): call it in a thread.
         """
         template = self.template() if self.has_template else None
         limits = limits or self.run_limits()
-        return self._argv("start", command, limits, read_only, files, template)
+        return self._argv(self.launch("start", command), limits, read_only, files, template)
+
+    def _argv(self, launch, limits, read_only=(), files=(), template=None):
+        argv = bwrap_argv(launch, [*self.read_only(), *read_only], files, limits)
+        # bwrap_argv has no parameter for more mounts: they go just before its --chdir.
+        at = argv.index("--chdir")
+        return argv[:at] + self.bwrap_options(template) + argv[at:]
 
     def template(self):
         """The template data directory, built once per cache key (blocking)."""
@@ -166,7 +180,7 @@ class Server:
         target.parent.mkdir(mode=0o700, exist_ok=True)
         partial = target.with_name(f"{target.name}.{os.getpid()}.partial")
         shutil.rmtree(partial, ignore_errors=True)
-        argv = self._argv("build", None, self.run_limits())
+        argv = self._argv(self.launch("build"), self.run_limits())
         process = subprocess.Popen(
             argv,
             stdin=subprocess.PIPE,
