@@ -400,6 +400,14 @@ def test_two_runs_never_see_each_others_data(kind):
     assert "secret" not in second.stdout
 
 
+def test_a_server_that_cannot_start_says_why_on_stderr():
+    result = run("postgresql", "print('unreachable')", limits(memory_mb=64))
+
+    assert result.returncode == 1
+    assert result.stdout == ""
+    assert result.stderr.startswith("The run's postgresql server could not start: ")
+
+
 # Nothing left behind ------------------------------------------------------------------
 
 
