@@ -260,7 +260,7 @@ class MariaDB(Server):
     package = "mariadb-server"
     program = "mariadbd"
     seed = MARIADB_SEED
-    tmpfs_mb = 192
+    tmpfs_mb = 128
     limits = {"memory_mb": 512, "processes": 64, "file_size_kb": 65536, "open_files": 256}
 
 
