@@ -228,8 +228,9 @@ SNIPPET_WARM_POOL = env_int("SNIPPET_WARM_POOL", 2)
 SNIPPET_ALLOW_UNSAFE_LOCAL = env_bool("SNIPPET_ALLOW_UNSAFE_LOCAL", False)
 # postgresql runtime: an admin URL that creates and drops a database and role per run.
 SNIPPET_POSTGRES_URL = os.environ.get("SNIPPET_POSTGRES_URL", "")
-# The Django runtime's template database; private to the server's user (0700), never
-# a shared place such as /tmp that another local user could prepare.
+# Templates built once for runs (the Django runtime's database, server data directories);
+# private to the server's user (0700), never a shared place such as /tmp that another
+# local user could prepare.
 SNIPPET_CACHE_DIR = Path(os.environ.get("SNIPPET_CACHE_DIR") or BASE_DIR / ".cache")
 
 LOGGING = {
