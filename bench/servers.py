@@ -37,8 +37,9 @@ django.setup()
 
 from django.conf import settings  # noqa: E402
 
-from glossary import runner, serve  # noqa: E402
-from glossary.servers import SERVERS, sandbox_python  # noqa: E402
+from glossary import runner  # noqa: E402
+from glossary.runner import serve  # noqa: E402
+from glossary.runner.servers import SERVERS, sandbox_python  # noqa: E402
 
 CONNECT = {
     "postgresql": "import psycopg; psycopg.connect().execute('SELECT 1')",

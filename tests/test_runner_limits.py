@@ -400,17 +400,6 @@ async def test_an_unknown_runtime_is_an_error_event():
 
 
 @pytest.mark.asyncio
-async def test_postgresql_snippets_say_postgresql_is_not_configured(settings):
-    settings.SNIPPET_POSTGRES_URL = ""
-
-    events = await collect("SELECT 1", runtime="postgresql")
-
-    assert events[0]["message"] == (
-        "This snippet needs PostgreSQL, which is not configured on this server."
-    )
-
-
-@pytest.mark.asyncio
 async def test_without_a_sandbox_it_refuses_unless_unsafe_local_is_allowed(no_bubblewrap, settings):
     settings.DEBUG = False
     settings.SNIPPET_ALLOW_UNSAFE_LOCAL = True

@@ -16,8 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from glossary import runner, serve
-from glossary.servers import (
+from glossary import runner
+from glossary.runner import serve
+from glossary.runner.servers import (
     SERVERS,
     PostgreSQL,
     Server,

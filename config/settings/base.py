@@ -212,6 +212,14 @@ SNIPPET_LIMITS = {
     "open_files": env_int("SNIPPET_OPEN_FILES", 64),
     "output_kb": env_int("SNIPPET_OUTPUT_KB", 64),
 }
+# What a run of a runtime with a server of its own gets instead: the server's processes
+# share the run's process count, and each of them has the memory limit.
+SERVER_LIMITS = {"memory_mb": 512, "processes": 64, "open_files": 256}
+SNIPPET_RUNTIME_LIMITS = {
+    "postgresql": {**SERVER_LIMITS, "file_size_kb": 16384},
+    "redis": SERVER_LIMITS,
+    "mysql": {**SERVER_LIMITS, "file_size_kb": 65536},
+}
 SNIPPET_RUN_SLOTS = env_int("SNIPPET_RUN_SLOTS", 2 * (os.cpu_count() or 1))
 SNIPPET_QUEUE_SIZE = env_int("SNIPPET_QUEUE_SIZE", 50)
 SNIPPET_RUNS_PER_MINUTE = env_int("SNIPPET_RUNS_PER_MINUTE", 30)
@@ -226,8 +234,6 @@ SNIPPET_WARM_POOL = env_int("SNIPPET_WARM_POOL", 2)
 # Without a sandbox (macOS, no user namespaces) runs are refused unless this is on
 # and DEBUG is on too.
 SNIPPET_ALLOW_UNSAFE_LOCAL = env_bool("SNIPPET_ALLOW_UNSAFE_LOCAL", False)
-# postgresql runtime: an admin URL that creates and drops a database and role per run.
-SNIPPET_POSTGRES_URL = os.environ.get("SNIPPET_POSTGRES_URL", "")
 # Templates built once for runs (the Django runtime's database, server data directories);
 # private to the server's user (0700), never a shared place such as /tmp that another
 # local user could prepare.

@@ -33,7 +33,7 @@ from .limits import Limits
 from .pool import shutdown_pool, warm_pids
 from .runs import LocalRuns, run, run_queued
 from .runtimes import RUNTIMES
-from .sandbox import RUN_UIDS, SANDBOX_DIR, base_python, bubblewrap_works, bwrap_argv
+from .sandbox import RUN_UIDS, SANDBOX_DIR, base_python, bubblewrap_works, bwrap_argv, child_env
 from .slots import Busy, RunSlots
 
 __all__ = [
@@ -53,6 +53,7 @@ __all__ = [
     "bubblewrap_works",
     "bwrap_argv",
     "cancelled_event",
+    "child_env",
     "encode",
     "error_event",
     "exit_event",

@@ -1,13 +1,11 @@
-"""The databases runs are given: the Django runtime's seeded SQLite template, built once
-and cached, and a PostgreSQL run's throwaway database and role on the site's server.
+"""The Django runtime's database: a migrated SQLite file with the seed, built once and
+cached in SNIPPET_CACHE_DIR, which every Django run gets a copy of. (The servers of the
+server runtimes have their templates in servers.py.)
 """
 
-import datetime
-import functools
 import hashlib
 import logging
 import os
-import secrets
 import stat
 import subprocess
 import sys
@@ -15,10 +13,7 @@ import threading
 from pathlib import Path
 
 import django
-import psycopg
 from django.conf import settings
-from psycopg import sql
-from psycopg.conninfo import conninfo_to_dict
 
 # Only these parts of the project are visible to Django snippets: not the site's
 # database, not .secret_key, not anything added later.
@@ -105,104 +100,3 @@ def template_database():
         # Atomic, so concurrent server processes never copy a half-built database.
         os.replace(partial, target)
         return target
-
-
-class PostgresDatabase:
-    """A throwaway database and login role, both named snippet_<run id>, for one run.
-
-    create() and drop() block (call them in a thread) and may run in either order: a run
-    closed while its database is still being created gets it dropped right after.
-
-    The role has no privileges beyond owning its database, but PostgreSQL grants CONNECT on
-    every database to PUBLIC by default, and authentication is pg_hba.conf's business. In
-    production, let snippet roles in only through the socket and only to their own database,
-    above any broader rule (regular expressions need PostgreSQL 16):
-
-        local   sameuser   /^snippet_   scram-sha-256
-        local   all        /^snippet_   reject
-        host    all        /^snippet_   all   reject
-
-    and/or REVOKE CONNECT ON DATABASE <each site database> FROM PUBLIC. create() logs a
-    warning while the role could still connect to another database.
-    """
-
-    def __init__(self, admin_url, run_id):
-        self.admin_url = admin_url
-        self.name = f"snippet_{run_id}"
-        self.password = secrets.token_hex(24)
-        params = conninfo_to_dict(admin_url)
-        host = params.get("host", "").split(",")[0]
-        self.socket_dir = host if host.startswith("/") else DEFAULT_POSTGRES_SOCKET_DIR
-        self.port = params.get("port", "5432").split(",")[0]
-        self._lock = threading.Lock()
-        self._dropped = False
-
-    @property
-    def socket(self):
-        return Path(self.socket_dir) / f".s.PGSQL.{self.port}"
-
-    def child_env(self):
-        """libpq's environment for the run: psycopg.connect() reaches its own database."""
-        return {
-            "PGHOST": self.socket_dir,
-            "PGPORT": self.port,
-            "PGDATABASE": self.name,
-            "PGUSER": self.name,
-            "PGPASSWORD": self.password,
-        }
-
-    def _connect(self, **params):
-        return psycopg.connect(self.admin_url, autocommit=True, connect_timeout=10, **params)
-
-    def create(self):
-        name = sql.Identifier(self.name)
-        expires = datetime.datetime.now(datetime.UTC) + datetime.timedelta(hours=1)
-        with self._lock:
-            if self._dropped:
-                return
-            with self._connect() as admin:
-                admin.execute(
-                    sql.SQL(
-                        "CREATE ROLE {} LOGIN PASSWORD {} NOSUPERUSER NOCREATEDB NOCREATEROLE"
-                        " NOINHERIT NOREPLICATION NOBYPASSRLS CONNECTION LIMIT 5"
-                        # Should the drop ever fail, the password still stops working.
-                        " VALID UNTIL {}"
-                    ).format(name, sql.Literal(self.password), sql.Literal(expires.isoformat()))
-                )
-                admin.execute(
-                    sql.SQL("CREATE DATABASE {} OWNER {} TEMPLATE template0").format(name, name)
-                )
-                admin.execute(sql.SQL("REVOKE ALL ON DATABASE {} FROM PUBLIC").format(name))
-                others = admin.execute(
-                    "SELECT datname FROM pg_database WHERE datallowconn AND datname <> %s"
-                    " AND has_database_privilege(%s, oid, 'CONNECT') ORDER BY datname",
-                    [self.name, self.name],
-                ).fetchall()
-            # public belongs to pg_database_owner, whose rights a NOINHERIT role lacks.
-            with self._connect(dbname=self.name) as admin:
-                admin.execute(sql.SQL("ALTER SCHEMA public OWNER TO {}").format(name))
-        if others:
-            _warn_reachable_databases(tuple(other for (other,) in others))
-
-    def drop(self):
-        """Disconnect the run's sessions, drop its database and role. Idempotent."""
-        with self._lock:
-            self._dropped = True
-            with self._connect() as admin:
-                admin.execute(
-                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
-                    " WHERE usename = %s OR datname = %s",
-                    [self.name, self.name],
-                )
-                name = sql.Identifier(self.name)
-                admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(name))
-                admin.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(name))
-
-
-@functools.cache
-def _warn_reachable_databases(databases):
-    logger.warning(
-        "Snippet roles may connect to other databases (%s): restrict them in pg_hba.conf "
-        "(see glossary.runner.databases.PostgresDatabase)",
-        ", ".join(databases),
-    )

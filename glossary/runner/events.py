@@ -85,9 +85,8 @@ def queued_event(position) -> Queued:
     return {"type": "queued", "position": position}
 
 
-def start_event(run_id, sandbox, limits, **extra) -> Start:
-    """extra: what a runtime adds about its run (a PostgreSQL run's database)."""
-    return {"type": "start", "run": run_id, "sandbox": sandbox, "limits": limits, **extra}
+def start_event(run_id, sandbox, limits) -> Start:
+    return {"type": "start", "run": run_id, "sandbox": sandbox, "limits": limits}
 
 
 def output_event(stream, text) -> Output:

@@ -16,8 +16,10 @@ class Limits:
     output_kb: int
 
     @classmethod
-    def from_settings(cls):
-        return cls(**settings.SNIPPET_LIMITS)
+    def from_settings(cls, runtime=None):
+        """SNIPPET_LIMITS, with what SNIPPET_RUNTIME_LIMITS gives runtime instead."""
+        instead = settings.SNIPPET_RUNTIME_LIMITS.get(runtime, {})
+        return cls(**{**settings.SNIPPET_LIMITS, **instead})
 
     def as_dict(self):
         """The limits as the start event shows them to the reader."""

@@ -122,7 +122,7 @@ class WarmPool:
         loop = asyncio.get_running_loop()
         try:
             kind = runtimes.get(runtime)
-            process = await kind.start(Bubblewrap(), limits, await kind.files())
+            process = await kind.start(Bubblewrap(), limits, await kind.given())
         except (runtimes.RunRefused, OSError):
             logger.exception("Could not start a warm %s process; runs start cold for now", runtime)
             self.paused_until[runtime] = loop.time() + IDLE_DEATH_PAUSE

@@ -24,15 +24,12 @@ async def run(code: str, runtime: str, limits: Limits | None = None) -> AsyncIte
     the run's processes on the way out, and its driver reports cancelled_event() itself if
     it wants to.
     """
-    limits = limits or Limits.from_settings()
     try:
         kind = runtimes.get(runtime)
     except runtimes.RunRefused as refused:
         yield error_event(str(refused))
         return
-    if problem := await asyncio.to_thread(kind.unavailable):
-        yield error_event(problem)
-        return
+    limits = limits or Limits.from_settings(kind.name)
     box_class = await asyncio.to_thread(sandbox.available)
     if box_class is None:
         yield error_event(
@@ -40,29 +37,27 @@ async def run(code: str, runtime: str, limits: Limits | None = None) -> AsyncIte
             "so snippets cannot run here."
         )
         return
+    if problem := await asyncio.to_thread(kind.unavailable, box_class):
+        yield error_event(problem)
+        return
     try:
-        files = await kind.files()
+        given = await kind.given()
     except runtimes.RunRefused as refused:
         yield error_event(str(refused))
         return
 
     run_id = uuid.uuid4().hex
-    process = session = None
-    pool = warm_pool() if box_class.can_warm and kind.warm else None
+    process = None
+    pool = warm_pool() if box_class.can_warm else None
     # Runs with other limits than the settings' (tests, mostly) start cold.
-    if pool is not None and limits == Limits.from_settings():
+    if pool is not None and limits == Limits.from_settings(kind.name):
         process = pool.take(kind.name, limits)
     box = box_class()
     try:
-        try:
-            session = await kind.open(run_id)
-        except runtimes.RunRefused as refused:
-            yield error_event(str(refused))
-            return
-        yield start_event(run_id, box.name, limits.as_dict(), **session.start_fields)
+        yield start_event(run_id, box.name, limits.as_dict())
         if process is None:
             try:
-                process = await kind.start(box, limits, files, session)
+                process = await kind.start(box, limits, given)
             except OSError:
                 logger.exception("Could not start the process of run %s", run_id)
                 yield lost_event("The run could not start on this server.", 0)
@@ -77,8 +72,6 @@ async def run(code: str, runtime: str, limits: Limits | None = None) -> AsyncIte
             kill(process)
             await process.wait()
         box.close()
-        if session is not None:
-            await session.close()
 
 
 async def run_queued(code, runtime, limits=None, slots=None, client=None) -> AsyncIterator[dict]:

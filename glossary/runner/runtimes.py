@@ -2,56 +2,48 @@
 values: examples/orm.py imports the runner before Django is set up, so the models cannot
 be imported here; a test holds the two together).
 
-A runtime says what a run's process runs (the interpreter and the child's warm-up), what
-it sees (read-only paths, files copied into its working directory, its environment),
-what a run needs of its own (a Session: a database, say) and whether its processes may be
-started before their run. Adding a runtime is one class and one line in RUNTIMES;
-nothing else in the runner branches on a runtime's name.
+A runtime says what a run's process runs (the interpreter, the child's warm-up and, for a
+server runtime, the launcher that starts the run's own server first) and what it sees
+(read-only paths, files copied into its working directory, its environment, more of the
+sandbox). Adding a runtime is one class and one line in RUNTIMES; nothing else in the
+runner branches on a runtime's name.
 """
 
 import asyncio
 import dataclasses
-import logging
 import os
 import sys
 from pathlib import Path
 
-import psycopg
 from django.conf import settings
 
-from . import child, databases
-from .sandbox import base_python
+from . import child, databases, servers
+from .sandbox import Bubblewrap, base_python
 
 # Headroom on RLIMIT_CPU until the child lowers it (Django's warm-up takes ~0.3 s).
 WARM_UP_CPU_SECONDS = 2
-
-logger = logging.getLogger(__name__)
 
 
 class RunRefused(Exception):
     """The run cannot start; the message tells the reader why."""
 
 
-class Session:
-    """What one run has of its own beyond its sandbox; this one has nothing."""
+@dataclasses.dataclass(frozen=True)
+class Given:
+    """What each run of a runtime is given, prepared once and cached: files copied into
+    its working directory ({name: host path}) and more bubblewrap options."""
 
-    start_fields = {}  # added to the run's start event
-    env = {}
-    read_only = ()
-
-    async def close(self):
-        pass
+    files: dict = dataclasses.field(default_factory=dict)
+    sandbox_options: list = dataclasses.field(default_factory=list)
 
 
 class Runtime:
     name: str
     # Whether query records on stdout become sql events (examples/sqlreport.py).
     sql_events = False
-    # Whether a process may be started before its run and wait for the code (warm pool).
-    warm = True
 
-    def unavailable(self):
-        """Why this server cannot run this runtime, or None."""
+    def unavailable(self, sandbox):
+        """Why this server cannot run this runtime in sandbox (a class), or None."""
         return None
 
     def interpreter(self):
@@ -64,37 +56,35 @@ class Runtime:
     def read_only(self):
         return [sys.base_prefix, sys.prefix]
 
-    async def files(self):
-        """{name in the working directory: host path}: what each run gets a copy of."""
-        return {}
+    async def given(self):
+        """What every run gets (see Given); RunRefused if it cannot be had."""
+        return Given()
 
     def env(self, workdir):
         return {}
 
-    async def open(self, run_id):
-        """The run's Session; RunRefused if it cannot be had."""
-        return Session()
+    def command(self, limits):
+        """The argv that runs in the sandbox: the child, waiting for the code."""
+        return child.command(self.interpreter(), "serve", str(limits.cpu_seconds), *self.warm_up())
 
-    async def start(self, sandbox, limits, files, session=None):
+    async def start(self, sandbox, limits, given):
         """Start a run's process: it warms up, then waits for the snippet's code on stdin."""
-        session = session or Session()
-        command = child.command(
-            self.interpreter(), "serve", str(limits.cpu_seconds), *self.warm_up()
-        )
         # The child lowers the CPU limit to the snippet's budget once warmed up, and the
         # file limit is the snippet's allowance on top of the largest file it is given.
-        given_kb = max((-(-os.path.getsize(path) // 1024) for path in files.values()), default=0)
+        sizes = [os.path.getsize(path) for path in given.files.values()]
+        given_kb = -(-max(sizes, default=0) // 1024)
         spawn_limits = dataclasses.replace(
             limits,
             cpu_seconds=limits.cpu_seconds + WARM_UP_CPU_SECONDS,
             file_size_kb=limits.file_size_kb + given_kb,
         )
         return await sandbox.start(
-            command,
+            self.command(limits),
             spawn_limits,
-            read_only=[*self.read_only(), *session.read_only],
-            files=files,
-            env={**self.env(sandbox.workdir), **session.env},
+            read_only=self.read_only(),
+            files=given.files,
+            env=self.env(sandbox.workdir),
+            options=given.sandbox_options,
         )
 
 
@@ -123,12 +113,12 @@ class Django(Runtime):
         parts = [Path(settings.BASE_DIR) / part for part in databases.PROJECT_PARTS]
         return [*super().read_only(), *(part for part in parts if part.is_dir())]
 
-    async def files(self):
+    async def given(self):
         try:
             database = await asyncio.to_thread(databases.template_database)
         except databases.DatabaseBuildError as error:
             raise RunRefused(f"The Django runtime's database could not be built: {error}") from None
-        return {"db.sqlite3": database}
+        return Given(files={"db.sqlite3": database})
 
     def env(self, workdir):
         return {
@@ -138,54 +128,63 @@ class Django(Runtime):
         }
 
 
-class PostgresSession(Session):
-    def __init__(self, database):
-        self.database = database
-        self.start_fields = {"database": database.name}
-        self.env = database.child_env()
-        # Read-only is enough: connecting to a socket is no write to its file system.
-        self.read_only = [database.socket_dir]
+class ServerRuntime(Runtime):
+    """Python of the sandbox environment (requirements/sandbox.txt) with a private server:
+    the launcher (serve.py) starts it inside the run's sandbox, on a Unix socket in its
+    tmpfs, then execs the child with the clients' environment set. Nothing of the host's
+    servers is reachable, the run's limits cover the server too, and it dies with the
+    sandbox, warm or not."""
 
-    async def close(self):
-        # The thread finishes the drop even if this task is cancelled again meanwhile.
-        try:
-            await asyncio.to_thread(self.database.drop)
-        except psycopg.Error:
-            logger.exception("Could not drop the database and role %s", self.database.name)
+    server: servers.Server
+
+    def unavailable(self, sandbox):
+        if sandbox is not Bubblewrap:
+            return f"{self.server.label} runs need bubblewrap, which this server lacks."
+        return self.server.missing()
+
+    def interpreter(self):
+        return str(servers.sandbox_python())
+
+    def read_only(self):
+        return self.server.read_only()
+
+    async def given(self):
+        template = None
+        if self.server.has_template:
+            try:
+                template = await asyncio.to_thread(self.server.template)
+            except servers.TemplateBuildError as error:
+                raise RunRefused(str(error)) from None
+        return Given(sandbox_options=self.server.bwrap_options(template))
+
+    def command(self, limits):
+        return self.server.launch("start", super().command(limits))
 
 
-class PostgreSQL(Runtime):
-    """Python with a database and login role of its own on the site's PostgreSQL server
-    (SNIPPET_POSTGRES_URL), reached through its Unix socket; PGHOST and friends are set.
-    Its runs start cold: their database is made for the run."""
+class PostgreSQL(ServerRuntime):
+    """psycopg.connect() needs no arguments; psql and pg_dump work too."""
 
     name = "postgresql"
-    warm = False
-
-    def unavailable(self):
-        if not settings.SNIPPET_POSTGRES_URL:
-            return "This snippet needs PostgreSQL, which is not configured on this server."
-        socket = databases.PostgresDatabase(settings.SNIPPET_POSTGRES_URL, "probe").socket
-        if not socket.exists():
-            return (
-                f"PostgreSQL's socket {socket} does not exist on this server; "
-                "snippets have no network and reach PostgreSQL only through its Unix socket."
-            )
-        return None
-
-    async def open(self, run_id):
-        database = databases.PostgresDatabase(settings.SNIPPET_POSTGRES_URL, run_id)
-        try:
-            await asyncio.to_thread(database.create)
-        except psycopg.Error as error:
-            logger.exception("Could not create the database of run %s", run_id)
-            raise RunRefused(
-                f"The run's PostgreSQL database could not be created: {error}"
-            ) from None
-        return PostgresSession(database)
+    server = servers.SERVERS["postgresql"]
 
 
-RUNTIMES = {runtime.name: runtime for runtime in (Python(), Django(), PostgreSQL())}
+class Redis(ServerRuntime):
+    """REDIS_URL points at the run's redis-server (no persistence)."""
+
+    name = "redis"
+    server = servers.SERVERS["redis"]
+
+
+class MySQL(ServerRuntime):
+    """MariaDB; clients find it through MYSQL_UNIX_PORT, as root, database learn."""
+
+    name = "mysql"
+    server = servers.SERVERS["mysql"]
+
+
+RUNTIMES = {
+    runtime.name: runtime for runtime in (Python(), Django(), PostgreSQL(), Redis(), MySQL())
+}
 
 
 def get(name):

@@ -58,11 +58,11 @@ def _ancestors(path):
     return [str(parent) for parent in reversed(Path(path).parents) if str(parent) != "/"]
 
 
-def bwrap_argv(command, read_only=(), files=(), limits=None):
+def bwrap_argv(command, read_only=(), files=(), limits=None, options=()):
     """The bubblewrap command line that runs command (an argv list) in a fresh sandbox.
 
     read_only: host paths bound read-only at the same place. files: (fd, path) pairs copied
-    into the sandbox's working directory.
+    into the sandbox's working directory. options: more of bubblewrap's (mounts).
     """
     limits = limits or Limits.from_settings()
     argv = ["bwrap", "--unshare-ipc", "--unshare-pid", "--unshare-net", "--unshare-uts"]
@@ -91,7 +91,7 @@ def bwrap_argv(command, read_only=(), files=(), limits=None):
     argv += ["--perms", "0777", "--size", str(WORKDIR_BYTES), "--tmpfs", SANDBOX_DIR]
     for fd, name in files:
         argv += ["--perms", "0666", "--file", str(fd), f"{SANDBOX_DIR}/{name}"]
-    argv += ["--chdir", SANDBOX_DIR, "--"]
+    argv += [*options, "--chdir", SANDBOX_DIR, "--"]
     if os.geteuid() == 0:
         uid = str(random.choice(RUN_UIDS))
         argv += ["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups"]
@@ -142,13 +142,14 @@ class Bubblewrap:
     can_warm = True
     workdir = SANDBOX_DIR
 
-    async def start(self, command, limits, read_only=(), files=None, env=None):
-        """Start command; files: {name in the working directory: host path} to copy in."""
+    async def start(self, command, limits, read_only=(), files=None, env=None, options=()):
+        """Start command; files: {name in the working directory: host path} to copy in;
+        options: more of bubblewrap's."""
         opened = []
         try:
             for name, path in (files or {}).items():
                 opened.append((os.open(path, os.O_RDONLY), name))
-            argv = bwrap_argv(command, read_only, opened, limits)
+            argv = bwrap_argv(command, read_only, opened, limits, options)
             return await _spawn(
                 argv, child_env(self.workdir, env), pass_fds=[fd for fd, _ in opened]
             )
@@ -179,7 +180,7 @@ class UnsafeLocal:
     def __init__(self):
         self.workdir = tempfile.mkdtemp(prefix="snippet-run-")
 
-    async def start(self, command, limits, read_only=(), files=None, env=None):
+    async def start(self, command, limits, read_only=(), files=None, env=None, options=()):
         for name, path in (files or {}).items():
             shutil.copyfile(path, Path(self.workdir) / name)
         argv = child.limit_command(base_python(), limits.rlimits(), command)

@@ -1,6 +1,6 @@
 """Private database servers for runs: one small class per kind of server.
 
-A run that needs a server gets its own, started inside its sandbox by glossary/serve.py
+A run that needs a server gets its own, started inside its sandbox by serve.py
 (the launcher) on a Unix socket in the run's tmpfs, under the run's uid and limits; the
 sandbox has no network, so nothing of the host's servers is reachable, and the server
 dies with the sandbox's pid namespace. A server whose data directory takes time to make
@@ -13,7 +13,6 @@ and the SQL that seeds it.
         argv = server.sandbox_argv([str(sandbox_python()), "-c", code])
 """
 
-import dataclasses
 import functools
 import hashlib
 import os
@@ -26,8 +25,10 @@ from pathlib import Path
 
 from django.conf import settings
 
-from glossary import serve
-from glossary.runner import SANDBOX_DIR, Limits, bwrap_argv, child_env
+from . import serve
+from .databases import private_directory
+from .limits import Limits
+from .sandbox import SANDBOX_DIR, bwrap_argv, child_env
 
 LAUNCHER = Path(serve.__file__).resolve()
 POSTGRES_ROOT = Path("/usr/lib/postgresql")
@@ -76,11 +77,8 @@ def sandbox_python():
 
 
 def cache_dir():
-    """SNIPPET_CACHE_DIR, made private (0700) to the site's user on first use."""
-    path = Path(settings.SNIPPET_CACHE_DIR)
-    path.mkdir(mode=0o700, parents=True, exist_ok=True)
-    path.chmod(0o700)
-    return path
+    """SNIPPET_CACHE_DIR, private (0700) to the site's user (see private_directory)."""
+    return private_directory(settings.SNIPPET_CACHE_DIR)
 
 
 class Server:
@@ -91,9 +89,6 @@ class Server:
     seed = b""
     has_template = True
     tmpfs_mb = 64
-    # What a run of this server gets instead of SNIPPET_LIMITS' values: the server's
-    # processes share the run's process count, and each process has the memory limit.
-    limits = {}
 
     def __init__(self):
         self._lock = threading.Lock()
@@ -125,8 +120,9 @@ class Server:
         digest.update(LAUNCHER.read_bytes() + b"\0" + self.seed)
         return digest.hexdigest()[:16]
 
-    def run_limits(self, limits=None):
-        return dataclasses.replace(limits or Limits.from_settings(), **self.limits)
+    def run_limits(self):
+        """The limits of a run of this server (SNIPPET_RUNTIME_LIMITS)."""
+        return Limits.from_settings(self.kind)
 
     def launch(self, action, command=()):
         """The launcher's argv: it starts the server (action "start"), then command."""
@@ -163,10 +159,8 @@ class Server:
         return self._argv(self.launch("start", command), limits, read_only, files, template)
 
     def _argv(self, launch, limits, read_only=(), files=(), template=None):
-        argv = bwrap_argv(launch, [*self.read_only(), *read_only], files, limits)
-        # bwrap_argv has no parameter for more mounts: they go just before its --chdir.
-        at = argv.index("--chdir")
-        return argv[:at] + self.bwrap_options(template) + argv[at:]
+        read_only = [*self.read_only(), *read_only]
+        return bwrap_argv(launch, read_only, files, limits, self.bwrap_options(template))
 
     def template(self):
         """The template data directory, built once per cache key (blocking)."""
@@ -236,7 +230,6 @@ class PostgreSQL(Server):
     program = "postgres"
     seed = POSTGRES_SEED
     tmpfs_mb = 96
-    limits = {"memory_mb": 512, "processes": 64, "file_size_kb": 16384, "open_files": 256}
 
     def bin_dir(self):
         """The newest /usr/lib/postgresql/<version>/bin with a server (Debian's layout)."""
@@ -251,7 +244,6 @@ class Redis(Server):
     program = "redis-server"
     has_template = False  # an empty directory: nothing to build
     tmpfs_mb = 16
-    limits = {"memory_mb": 512, "processes": 64, "open_files": 256}
 
 
 class MariaDB(Server):
@@ -261,7 +253,6 @@ class MariaDB(Server):
     program = "mariadbd"
     seed = MARIADB_SEED
     tmpfs_mb = 128
-    limits = {"memory_mb": 512, "processes": 64, "file_size_kb": 65536, "open_files": 256}
 
 
 SERVERS = {server.kind: server for server in (PostgreSQL(), Redis(), MariaDB())}
