@@ -31,7 +31,7 @@ from .events import (
 )
 from .limits import Limits
 from .pool import shutdown_pool, warm_pids
-from .runs import LocalRuns, run, run_queued
+from .runs import LocalRuns, run, run_queued, unavailable
 from .runtimes import RUNTIMES
 from .sandbox import RUN_UIDS, SANDBOX_DIR, base_python, bubblewrap_works, bwrap_argv, child_env
 from .slots import Busy, RunSlots
@@ -62,5 +62,6 @@ __all__ = [
     "run_queued",
     "shutdown_pool",
     "template_database",
+    "unavailable",
     "warm_pids",
 ]

@@ -17,6 +17,16 @@ from .supervise import kill, supervise
 logger = logging.getLogger(__name__)
 
 
+def unavailable(runtime):
+    """Why runs of runtime cannot happen on this server, or None: for the snippet page
+    and verifysnippets. Blocking the first time (it probes the sandbox)."""
+    try:
+        kind = runtimes.get(runtime)
+    except runtimes.RunRefused as refused:
+        return str(refused)
+    return kind.unavailable(sandbox.available())
+
+
 async def run(code: str, runtime: str, limits: Limits | None = None) -> AsyncIterator[dict]:
     """Run code and yield its events (see events.py) as they happen.
 

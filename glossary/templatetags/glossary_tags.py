@@ -2,10 +2,10 @@ import html
 import re
 
 from django import template
-from django.conf import settings
 from django.utils.html import escape, format_html, strip_tags
 from django.utils.safestring import mark_safe
 
+from glossary import runner
 from glossary.search import STEMMER, query_words
 
 register = template.Library()
@@ -103,11 +103,17 @@ def highlight(text, query):
 
 
 @register.simple_tag
-def run_limits():
-    """The sandbox limits in force, in words, for the text next to the Run button."""
-    limits = settings.SNIPPET_LIMITS
+def run_limits(runtime=None):
+    """The sandbox limits of runtime's runs, in words, for the text next to the Run button."""
+    limits = runner.Limits.from_settings(runtime)
     return (
-        f"{limits['wall_seconds']} s wall time, {limits['cpu_seconds']} s CPU, "
-        f"{limits['memory_mb']} MB memory, {limits['processes']} processes, "
-        f"{limits['output_kb']} KiB of output, no network"
+        f"{limits.wall_seconds} s wall time, {limits.cpu_seconds} s CPU, "
+        f"{limits.memory_mb} MB memory, {limits.processes} processes, "
+        f"{limits.output_kb} KiB of output, no network"
     )
+
+
+@register.simple_tag
+def runtime_unavailable(runtime):
+    """Why runtime's snippets cannot run on this server (its software is missing), or ""."""
+    return runner.unavailable(runtime) or ""
