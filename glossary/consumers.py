@@ -208,7 +208,7 @@ class SnippetRunConsumer(AsyncWebsocketConsumer):
     def run_events(self, snippet, client):
         """The run's events, from this process or a run worker (SNIPPET_RUN_BACKEND)."""
         runs = import_string(settings.SNIPPET_RUN_BACKEND)()
-        return runs.run(snippet.code, snippet.runtime, client)
+        return runs.run(snippet.code, snippet.runtime, client, snippet.language)
 
     async def cancel_run(self):
         if not await self.stop_run():

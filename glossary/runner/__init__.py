@@ -31,7 +31,7 @@ from .events import (
 )
 from .limits import Limits
 from .pool import shutdown_pool, warm_pids
-from .runs import LocalRuns, run, run_queued, unavailable
+from .runs import LANGUAGES, LocalRuns, run, run_queued, unavailable
 from .runtimes import RUNTIMES
 from .sandbox import RUN_UIDS, SANDBOX_DIR, base_python, bubblewrap_works, bwrap_argv, child_env
 from .slots import Busy, RunSlots
@@ -39,6 +39,7 @@ from .slots import Busy, RunSlots
 __all__ = [
     "EXIT_CANCELLED",
     "EXIT_LOST",
+    "LANGUAGES",
     "RUNTIMES",
     "RUN_UIDS",
     "SANDBOX_DIR",

@@ -61,8 +61,12 @@ def warm_up_django(project):
 WARM_UPS = {"django": warm_up_django}
 
 
+SUFFIXES = {b"python": "py", b"sql": "sql"}
+
+
 def receive(cpu_seconds):
-    """Wait for the snippet's code; return exec()'s arguments to run it as __main__.
+    """Wait for the snippet: its language on the first line, then its code until EOF.
+    Return exec()'s arguments to run it: Python as __main__, SQL with run_sql().
 
     The excepthook hides this program's frames, so tracebacks start at snippet.py;
     tracebacks and warnings show each file relative to the directory Python found it in
@@ -119,20 +123,146 @@ def receive(cpu_seconds):
 
     sys.excepthook = excepthook
     warnings.formatwarning = formatwarning
-    source = sys.stdin.buffer.read()
+    language, _, source = sys.stdin.buffer.read().partition(b"\n")
     sys.stdin = NoInput()
-    path = os.path.join(os.getcwd(), "snippet.py")
+    path = os.path.join(os.getcwd(), f"snippet.{SUFFIXES.get(language, 'py')}")
     with open(path, "wb") as file:
         file.write(source)
     usage = resource.getrusage(resource.RUSAGE_SELF)
     budget = math.ceil(usage.ru_utime + usage.ru_stime) + cpu_seconds
     soft, hard = resource.getrlimit(resource.RLIMIT_CPU)
     resource.setrlimit(resource.RLIMIT_CPU, (min(soft, budget), min(hard, budget + 1)))
+    if language == b"sql":
+        return compile("run_sql(source)", "<sql>", "exec"), {"run_sql": run_sql, "source": source}
     main = types.ModuleType("__main__")
     main.__file__ = path
     sys.modules["__main__"] = main
     sys.argv[:] = [path]
     return compile(source, path, "exec"), vars(main)
+
+
+# SQL runs: statement by statement, each result set a table record on stdout.
+TABLE_ROWS = 200
+TABLE_CHARS = 48 * 1024
+
+
+def split_statements(text):
+    """(line, statement) for each statement of an SQL script, without the ";".
+
+    Semicolons inside quotes ('...', "...", `...`), dollar quotes ($$...$$, $tag$...$tag$)
+    and comments do not end a statement.
+    """
+    import re
+
+    token = re.compile(
+        r"""'(?:[^']|'')*'?|"(?:[^"]|"")*"?|`[^`]*`?|--[^\n]*|/\*.*?(?:\*/|$)"""
+        r"""|\$(?:[A-Za-z_][A-Za-z_0-9]*)?\$|;""",
+        re.DOTALL,
+    )
+    statements, start, position = [], 0, 0
+    while match := token.search(text, position):
+        position = match.end()
+        found = match.group()
+        if found == ";":
+            statements.append((start, text[start : match.start()]))
+            start = position
+        elif found.startswith("$"):
+            end = text.find(found, position)
+            position = len(text) if end == -1 else end + len(found)
+    statements.append((start, text[start:]))
+    # A statement starts at its first word: comments before it are not part of it.
+    lead = re.compile(r"(?:\s+|--[^\n]*|/\*.*?\*/)*", re.DOTALL)
+    found = []
+    for offset, body in statements:
+        skip = lead.match(body).end()
+        if body[skip:].strip():
+            found.append((text.count("\n", 0, offset + skip) + 1, body[skip:].strip()))
+    return found
+
+
+def connect_sql():
+    """A connection to the run's database and what it is: the run's own PostgreSQL or
+    MariaDB when it has one, its copy of the seed database (django), else SQLite in memory."""
+    import os
+
+    if "PGHOST" in os.environ:
+        import psycopg
+
+        connection = psycopg.connect(autocommit=True)
+        connection.add_notice_handler(
+            lambda notice: print(f"{notice.severity}: {notice.message_primary}")
+        )
+        return connection, "postgresql"
+    if "MYSQL_UNIX_PORT" in os.environ:
+        import pymysql
+
+        socket = os.environ["MYSQL_UNIX_PORT"]
+        return pymysql.connect(
+            unix_socket=socket, user="root", database="learn", autocommit=True
+        ), "mysql"
+    import sqlite3
+
+    url = os.environ.get("DATABASE_URL", "")
+    path = url.removeprefix("sqlite:///") if url.startswith("sqlite:///") else ":memory:"
+    return sqlite3.connect(path, isolation_level=None), "sqlite"
+
+
+def run_sql(source):
+    """Run each statement in turn; print each result set as a table record, stop at the
+    first error naming its statement (exit status 1)."""
+    import json
+
+    text = source.decode("utf-8", errors="replace")
+    connection, engine = connect_sql()
+    cursor = connection.cursor()
+    for number, (line, statement) in enumerate(split_statements(text), start=1):
+        try:
+            cursor.execute(statement)
+            if cursor.description is None:
+                status = getattr(cursor, "statusmessage", None)
+                if status:
+                    print(status)
+                elif cursor.rowcount > 0:
+                    print(f"{cursor.rowcount} row{'s' if cursor.rowcount != 1 else ''} affected")
+                continue
+            rows = cursor.fetchmany(TABLE_ROWS + 1)
+            values = [[json_value(value) for value in row] for row in rows[:TABLE_ROWS]]
+        except Exception as error:
+            first = statement.splitlines()[0]
+            more = " ..." if "\n" in statement else ""
+            sys.stdout.flush()
+            sys.stderr.write(f"Statement {number} (line {line}) failed: {first}{more}\n")
+            sys.stderr.write(f"{type(error).__name__}: {str(error).strip()}\n")
+            sys.exit(1)
+        table = {
+            "type": "table",
+            "columns": [str(column[0]) for column in cursor.description],
+            "rows": [],
+            "truncated": len(rows) > TABLE_ROWS,
+        }
+        size = 0
+        for row in values:
+            # A record the runner takes is at most 64 KiB: the rest of a wide table is cut.
+            size += len(json.dumps(row))
+            if size > TABLE_CHARS:
+                table["truncated"] = True
+                break
+            table["rows"].append(row)
+        sys.stdout.write("\x1e" + json.dumps(table, allow_nan=False) + "\n")
+        sys.stdout.flush()
+
+
+def json_value(value):
+    """A value as the table shows it: JSON's own types as they are, anything else as text."""
+    if value is None or isinstance(value, str | bool):
+        return value
+    if isinstance(value, int) and -(2**63) <= value < 2**63:
+        return value
+    if isinstance(value, float) and value == value and abs(value) != float("inf"):
+        return value
+    if isinstance(value, bytes | memoryview):
+        return "\\x" + bytes(value).hex()
+    return str(value)
 
 
 def set_limits_and_exec(rlimits, argv):

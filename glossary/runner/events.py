@@ -5,6 +5,8 @@
     {"type": "stdout", "text": "..."}  and  {"type": "stderr", "text": "..."}
     {"type": "sql", "sql": "...", "params": [...], "ms": 0.42, "line": 23, "plan": None}
       (Django runtime only: one per query the snippet's reporter writes, see SqlRecords)
+    {"type": "table", "columns": ["id", "name"], "rows": [[1, "Ada"]], "truncated": False}
+      (SQL snippets: one per result set, see child.run_sql)
     {"type": "exit", "reason": "ok", "code": 0, "signal": None, "wall_ms": 41,
      "truncated": False}
     {"type": "error", "message": "..."}
@@ -64,6 +66,13 @@ class Sql(TypedDict):
     plan: str | None
     formatted: NotRequired[str | None]
     short: NotRequired[str | None]
+
+
+class Table(TypedDict):
+    type: Literal["table"]
+    columns: list[str]
+    rows: list[list]
+    truncated: bool
 
 
 class Exit(TypedDict):
@@ -127,9 +136,10 @@ def encode(event):
 
 
 class SqlRecords:
-    """Splits a Django run's stdout into text and query records.
+    """Splits a run's stdout into text and records: a Django run's queries, an SQL run's
+    result sets.
 
-    A record is "\x1e" + a JSON object with "type": "sql" + "\n", written at once but
+    A record is "\x1e" + a JSON object with "type": "sql" or "table" + "\n", written at once but
     maybe read in pieces. Anything that is not a valid record (bad JSON, another type or
     shape, no newline within SQL_RECORD_CHARS, cut off at the end) passes through as
     stdout text.
@@ -156,7 +166,7 @@ class SqlRecords:
                 plain.append(self.record)
                 self.record = None
             elif self.record.endswith("\n"):
-                event = sql_event(self.record)
+                event = record_event(self.record)
                 if event is None:
                     plain.append(self.record)
                 else:
@@ -175,8 +185,8 @@ class SqlRecords:
         return [output_event("stdout", text)] if text else []
 
 
-def sql_event(record) -> Sql | None:
-    """The sql event a record holds, or None if it is not exactly one.
+def record_event(record) -> Sql | Table | None:
+    """The event a record holds, or None if it is not exactly one.
 
     The snippet writes these records, so they are checked as any input: no NaN or
     Infinity (not JSON; browsers refuse them), no integer msgpack cannot carry to a
@@ -186,8 +196,34 @@ def sql_event(record) -> Sql | None:
         fields = json.loads(record[len(SQL_RECORD_START) :], parse_constant=_not_json)
     except (ValueError, RecursionError):
         return None
-    if not isinstance(fields, dict) or fields.get("type") != "sql":
+    if not isinstance(fields, dict):
         return None
+    if fields.get("type") == "table":
+        return table_event(fields)
+    if fields.get("type") != "sql":
+        return None
+    return sql_event(fields)
+
+
+def table_event(fields) -> Table | None:
+    """A result set: column names, rows of JSON scalars as wide as the columns."""
+    event = {name: fields.get(name) for name in ("type", "columns", "rows", "truncated")}
+    columns, rows = event["columns"], event["rows"]
+    valid = (
+        isinstance(columns, list)
+        and all(isinstance(column, str) for column in columns)
+        and isinstance(rows, list)
+        and all(
+            isinstance(row, list) and len(row) == len(columns) and all(map(_is_scalar, row))
+            for row in rows
+        )
+        and isinstance(event["truncated"], bool)
+    )
+    return event if valid else None
+
+
+def sql_event(fields) -> Sql | None:
+    """A query the Django runtime's reporter wrote (examples/sqlreport.py)."""
     if not fields.keys() >= set(SQL_EVENT_FIELDS):
         return None
     event = {name: fields[name] for name in SQL_EVENT_FIELDS}

@@ -14,6 +14,8 @@ from .pool import warm_pool
 from .slots import Busy, default_slots
 from .supervise import kill, supervise
 
+LANGUAGES = ("python", "sql")
+
 logger = logging.getLogger(__name__)
 
 
@@ -27,8 +29,13 @@ def unavailable(runtime):
     return kind.unavailable(sandbox.available())
 
 
-async def run(code: str, runtime: str, limits: Limits | None = None) -> AsyncIterator[dict]:
+async def run(
+    code: str, runtime: str, limits: Limits | None = None, language: str = "python"
+) -> AsyncIterator[dict]:
     """Run code and yield its events (see events.py) as they happen.
+
+    language: "python", or "sql" to run the code statement by statement against the
+    run's database (see child.run_sql), each result set a table event.
 
     A generator that is closed or whose task is cancelled cannot yield any more; it kills
     the run's processes on the way out, and its driver reports cancelled_event() itself if
@@ -38,6 +45,9 @@ async def run(code: str, runtime: str, limits: Limits | None = None) -> AsyncIte
         kind = runtimes.get(runtime)
     except runtimes.RunRefused as refused:
         yield error_event(str(refused))
+        return
+    if language not in LANGUAGES:
+        yield error_event(f"Unknown language {language!r}; expected one of {', '.join(LANGUAGES)}.")
         return
     limits = limits or Limits.from_settings(kind.name)
     box_class = await asyncio.to_thread(sandbox.available)
@@ -73,9 +83,10 @@ async def run(code: str, runtime: str, limits: Limits | None = None) -> AsyncIte
                 yield lost_event("The run could not start on this server.", 0)
                 return
         # The transport writes in the background and closes stdin (EOF) once it has.
-        process.stdin.write(code.encode("utf-8"))
+        process.stdin.write(f"{language}\n{code}".encode())
         process.stdin.close()
-        async for event in supervise(process, limits, box, kind.sql_events):
+        records = kind.sql_events or language == "sql"
+        async for event in supervise(process, limits, box, records):
             yield event
     finally:
         if process is not None and process.returncode is None:
@@ -84,7 +95,9 @@ async def run(code: str, runtime: str, limits: Limits | None = None) -> AsyncIte
         box.close()
 
 
-async def run_queued(code, runtime, limits=None, slots=None, client=None) -> AsyncIterator[dict]:
+async def run_queued(
+    code, runtime, limits=None, slots=None, client=None, language="python"
+) -> AsyncIterator[dict]:
     """run(), after waiting for a free slot (queued events) or refusing when busy.
 
     client: whose run it is (an address), for the client's fair share of the slots.
@@ -98,13 +111,13 @@ async def run_queued(code, runtime, limits=None, slots=None, client=None) -> Asy
     async with ticket:
         async for event in ticket.wait():
             yield event
-        async for event in run(code, runtime, limits):
+        async for event in run(code, runtime, limits, language):
             yield event
 
 
 class LocalRuns:
     """Runs in this process, in its run slots (SNIPPET_RUN_BACKEND's default)."""
 
-    def run(self, code, runtime, client=None):
+    def run(self, code, runtime, client=None, language="python"):
         """The run's events; closing the generator stops the run."""
-        return run_queued(code, runtime, client=client)
+        return run_queued(code, runtime, client=client, language=language)

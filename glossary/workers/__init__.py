@@ -9,9 +9,10 @@ Redis channel layer, so any number of each can share one Redis:
                                      run.stopped   └──────────── RunWorkerConsumer
                                                                  drives runner.run_queued()
 
-- run.request {run, code, runtime, client, reply_to, sent}: sent to "snippet-runs"; reply_to
-  is a channel of the run's own, so the relay needs nothing from the consumer's dispatch
-  loop; client is whose run it is, for the client's fair share of the worker's slots.
+- run.request {run, code, runtime, language, client, reply_to, sent}: sent to
+  "snippet-runs"; reply_to is a channel of the run's own, so the relay needs nothing from
+  the consumer's dispatch loop; client is whose run it is, for the client's fair share of
+  the worker's slots.
 - run.events {run, worker, seq, events}: the runner's events in batches (see Outbox), at
   least one a second as a heartbeat. `worker` is the worker's own channel; `seq` lets the
   reader notice a missing batch.

@@ -35,12 +35,12 @@ class RunFailed(Exception):
 class WorkerRuns:
     """Runs on `manage.py runworker snippet-runs` processes over the channel layer."""
 
-    def run(self, code, runtime, client=None):
+    def run(self, code, runtime, client=None, language="python"):
         """The run's events; closing the generator stops the run on its worker."""
-        return run_on_worker(code, runtime, client)
+        return run_on_worker(code, runtime, client, language)
 
 
-async def run_on_worker(code, runtime, client=None):
+async def run_on_worker(code, runtime, client=None, language="python"):
     """Hand a run to a run worker and yield its events as they arrive.
 
     The same events and contract as runner.run_queued(): closing the generator (or
@@ -54,6 +54,7 @@ async def run_on_worker(code, runtime, client=None):
         "run": run_id,
         "code": code,
         "runtime": runtime,
+        "language": language,
         "client": client,
         "reply_to": reply_to,
         "sent": time.time(),

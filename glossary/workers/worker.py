@@ -121,6 +121,7 @@ class RunWorkerConsumer(AsyncConsumer):
                 run_id,
                 message["code"],
                 message["runtime"],
+                message.get("language", "python"),
                 message["reply_to"],
                 message.get("client"),
             )
@@ -144,10 +145,10 @@ class RunWorkerConsumer(AsyncConsumer):
         except (ChannelFull, *LAYER_ERRORS) as error:
             logger.warning("Could not confirm the cancel of run %s: %r", message["run"], error)
 
-    async def serve(self, run_id, code, runtime, reply_to, client):
+    async def serve(self, run_id, code, runtime, language, reply_to, client):
         outbox = Outbox(self.channel_layer, reply_to, run_id, self.channel_name)
         events = asyncio.Queue()
-        producer = asyncio.create_task(produce(code, runtime, events, client))
+        producer = asyncio.create_task(produce(code, runtime, language, events, client))
         try:
             while True:
                 if outbox.until_due() == 0:
@@ -170,11 +171,11 @@ class RunWorkerConsumer(AsyncConsumer):
             await asyncio.gather(producer, return_exceptions=True)
 
 
-async def produce(code, runtime, events, client):
+async def produce(code, runtime, language, events, client):
     """Put the run's events on the queue, then None."""
     started = None
     try:
-        async for event in runner.run_queued(code, runtime, client=client):
+        async for event in runner.run_queued(code, runtime, client=client, language=language):
             if event["type"] == "start":
                 started = time.monotonic()
             events.put_nowait(event)

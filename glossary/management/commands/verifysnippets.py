@@ -13,7 +13,7 @@ from glossary.models import Snippet, Verification
 async def collect(snippet):
     """Run a snippet to the end; return its exit event and everything it printed."""
     output, exit_event = [], {"reason": "error", "wall_ms": None}
-    async for event in runner.run(snippet.code, snippet.runtime):
+    async for event in runner.run(snippet.code, snippet.runtime, language=snippet.language):
         if event["type"] in ("stdout", "stderr"):
             output.append(event["text"])
         elif event["type"] == "error":
