@@ -58,7 +58,15 @@ def warm_up_django(project):
     sqlreport.install()
 
 
-WARM_UPS = {"django": warm_up_django}
+def warm_up_imports(*modules):
+    """Import what the snippet most likely imports first: its database's client."""
+    import importlib
+
+    for module in modules:
+        importlib.import_module(module)
+
+
+WARM_UPS = {"django": warm_up_django, "import": warm_up_imports}
 
 
 SUFFIXES = {b"python": "py", b"sql": "sql"}

@@ -136,6 +136,8 @@ class ServerRuntime(Runtime):
     sandbox, warm or not."""
 
     server: servers.Server
+    # Imported by the warm-up: a warm run's snippet finds its client library loaded.
+    clients = ()
 
     def unavailable(self, sandbox):
         if sandbox is not Bubblewrap:
@@ -144,6 +146,9 @@ class ServerRuntime(Runtime):
 
     def interpreter(self):
         return str(servers.sandbox_python())
+
+    def warm_up(self):
+        return ["import", *self.clients]
 
     def read_only(self):
         return self.server.read_only()
@@ -166,6 +171,7 @@ class PostgreSQL(ServerRuntime):
 
     name = "postgresql"
     server = servers.SERVERS["postgresql"]
+    clients = ("psycopg",)
 
 
 class Redis(ServerRuntime):
@@ -173,6 +179,7 @@ class Redis(ServerRuntime):
 
     name = "redis"
     server = servers.SERVERS["redis"]
+    clients = ("redis",)
 
 
 class MySQL(ServerRuntime):
@@ -180,6 +187,7 @@ class MySQL(ServerRuntime):
 
     name = "mysql"
     server = servers.SERVERS["mysql"]
+    clients = ("pymysql",)
 
 
 RUNTIMES = {
