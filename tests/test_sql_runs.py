@@ -143,3 +143,16 @@ def test_runsnippet_refuses_a_language_it_does_not_run(tmp_path):
 
     with pytest.raises(CommandError, match="invalid choice: 'ruby'"):
         call_command("runsnippet", "--code-file", str(script), "--language", "ruby")
+
+
+def test_a_table_record_that_is_not_a_table_passes_through_as_text():
+    ragged = '\x1e{"type": "table", "columns": ["a"], "rows": [[1, 2]], "truncated": false}\n'
+    nested = '\x1e{"type": "table", "columns": ["a"], "rows": [[[1]]], "truncated": false}\n'
+    fine = '\x1e{"type": "table", "columns": ["a"], "rows": [[1]], "truncated": true}\n'
+
+    events = runner.SqlRecords().feed(ragged + nested + fine, final=True)
+
+    assert events == [
+        {"type": "stdout", "text": ragged + nested},
+        {"type": "table", "columns": ["a"], "rows": [[1]], "truncated": True},
+    ]
