@@ -17,6 +17,8 @@ async def test_an_unknown_runtime_is_refused_before_anything_runs():
     assert events == [
         {
             "type": "error",
-            "message": "Unknown runtime 'cobol'; expected one of python, django, postgresql.",
+            "message": (
+                "Unknown runtime 'cobol'; expected one of python, django, postgresql, redis, mysql."
+            ),
         }
     ]
