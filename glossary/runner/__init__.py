@@ -7,7 +7,9 @@ A run's path goes down the package once:
     runs.py       run(): refuse early, take a warm process or start one, clean up;
                   run_queued(): the same behind the run slots; LocalRuns
     runtimes.py   one class per runtime, a registry keyed by the model's Runtime choices
-    databases.py  the Django runtime's seeded template, a PostgreSQL run's database
+    databases.py  the Django runtime's seeded template
+    servers.py    private servers of the server runtimes: templates built once, mounts
+    serve.py      the launcher inside the sandbox: start the run's server, then the child
     sandbox.py    Bubblewrap | UnsafeLocal
     child.py      the program inside the sandbox: warm up, wait for the code, run it
     pool.py       warm processes per event loop
