@@ -3,6 +3,8 @@
 
 VENV := .venv
 PY := $(VENV)/bin/python
+# What snippets of the server runtimes import: a venv of its own, same Python as $(VENV).
+SANDBOX_VENV := .sandbox-venv
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
@@ -19,7 +21,7 @@ root=$$(pyenv root 2>/dev/null) && for candidate in $$(ls -d "$$root"/versions/3
 done; exit 1
 endef
 
-.PHONY: run stack test lint format migrations-check superuser bench diagram install migrate seed clean editor
+.PHONY: run stack test lint format migrations-check superuser bench diagram install sandbox migrate seed clean editor
 
 $(VENV)/.installed: requirements/base.txt requirements/production.txt requirements/dev.txt
 	@python=$$($(find_python)) || { \
@@ -34,6 +36,15 @@ $(VENV)/.installed: requirements/base.txt requirements/production.txt requiremen
 
 install: $(VENV)/.installed
 
+$(SANDBOX_VENV)/.installed: requirements/sandbox.txt $(VENV)/.installed
+	test -x $(SANDBOX_VENV)/bin/python || \
+	  "$$($(PY) -c 'import sys; print(sys._base_executable)')" -m venv $(SANDBOX_VENV)
+	$(SANDBOX_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(SANDBOX_VENV)/bin/python -m pip install --quiet -r requirements/sandbox.txt
+	@touch $@
+
+sandbox: $(SANDBOX_VENV)/.installed
+
 migrate: install
 	$(PY) manage.py migrate --noinput
 
@@ -44,7 +55,7 @@ seed: migrate
 	@# Readers without JavaScript see each snippet's last verified output.
 	-$(PY) manage.py verifysnippets --unverified
 
-run: seed editor
+run: seed sandbox editor
 	@echo "Serving the glossary at http://$(HOST):$(PORT)/ (Ctrl-C to stop)"
 	$(VENV)/bin/daphne -b $(HOST) -p $(PORT) config.asgi:application
 
@@ -58,7 +69,7 @@ stack: seed
 	$(PY) manage.py collectstatic --noinput -v0 && \
 	$(PY) deploy/stack.py --host $(HOST) --port $(STACK_PORT)
 
-test: install editor
+test: install sandbox editor
 	$(PY) -m pytest
 
 lint: install
@@ -103,4 +114,4 @@ diagram: install
 	$(PY) manage.py graph_models glossary examples --group-models --dot | dot -Tsvg -o static/img/models.svg
 
 clean:
-	rm -rf $(VENV) staticfiles .pytest_cache
+	rm -rf $(VENV) $(SANDBOX_VENV) staticfiles .pytest_cache

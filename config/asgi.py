@@ -13,8 +13,7 @@ from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E40
 
 from glossary.consumers import BacklogGuard  # noqa: E402
 from glossary.proxies import TrustedProxiesMiddleware  # noqa: E402
-from glossary.routing import websocket_urlpatterns  # noqa: E402
-from glossary.workers import RUNS_CHANNEL, RunWorkerConsumer  # noqa: E402
+from glossary.routing import channel_routes, websocket_urlpatterns  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
@@ -25,6 +24,6 @@ application = ProtocolTypeRouter(
             )
         ),
         # `manage.py runworker snippet-runs` (RUNNER_MODE=workers)
-        "channel": ChannelNameRouter({RUNS_CHANNEL: RunWorkerConsumer.as_asgi()}),
+        "channel": ChannelNameRouter(channel_routes),
     }
 )

@@ -1,5 +1,7 @@
 """Runnable Django ORM examples; each is also a snippet on the site (manage.py syncexamples).
 
+A new lesson is a module here and a line in LESSONS.
+
 Each example is plain Django code: its module docstring titles and describes it, the rest
 is what the site shows. Run one with `python -m examples.<name>` from the project root:
 Python imports this package first, which sets Django up (examples/orm.py) before the
@@ -11,9 +13,8 @@ import sys
 from pathlib import Path
 
 DIRECTORY = Path(__file__).resolve().parent
-SUPPORT_MODULES = {"__init__", "apps", "models", "orm", "sqlreport"}
-# Reading order on the site; an example missing here comes after these, by name.
-ORDER = [
+# The lessons, in reading order on the site; the package's other modules support them.
+LESSONS = [
     "crud",
     "lookups_q_f",
     "n_plus_one",
@@ -42,9 +43,7 @@ TOPICS = {
 
 def names():
     """Module names of the examples, in reading order."""
-    found = {path.stem for path in DIRECTORY.glob("*.py") if not path.name.startswith("_")}
-    found -= SUPPORT_MODULES
-    return [name for name in ORDER if name in found] + sorted(found - set(ORDER))
+    return list(LESSONS)
 
 
 def path(name):

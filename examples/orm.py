@@ -104,7 +104,7 @@ def build_template(admin, url, template):
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": SETTINGS}
     env["DATABASE_URL"] = database_url(url, partial)
     try:
-        for command in (["migrate", "--no-input"], ["loaddata", "glossary"]):
+        for command in (["migrate", "--no-input"], ["loadseed"]):
             subprocess.run(
                 [sys.executable, str(ROOT / "manage.py"), *command, "-v", "0"],
                 env=env,

@@ -3,7 +3,6 @@ import dataclasses
 import ipaddress
 import json
 import logging
-import signal
 import time
 from collections import deque
 from contextlib import aclosing
@@ -15,8 +14,9 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 from django.contrib import auth
 from django.db import DatabaseError
+from django.utils.module_loading import import_string
 
-from . import playground, runner, workers
+from . import playground, runner
 from .models import Snippet
 
 MAX_MESSAGE_BYTES = 1024
@@ -112,21 +112,22 @@ def message_limit():
 class Job:
     code: str
     runtime: str
+    language: str = "python"
     # A reader's own code runs under the reader limits, and is logged.
     edited: bool = False
 
     @property
     def limits(self):
-        return playground.reader_limits() if self.edited else None
+        return playground.reader_limits(self.runtime) if self.edited else None
 
 
-def reader_job(code, runtime):
+def reader_job(code, runtime, language="python"):
     """A run of a reader's code, or why it cannot run."""
     if not settings.SNIPPET_READER_CODE:
         return playground.READER_CODE_OFF
     if error := playground.code_error(code):
         return error
-    return Job(code, runtime, edited=True)
+    return Job(code, runtime, language, edited=True)
 
 
 class SnippetRunConsumer(AsyncWebsocketConsumer):
@@ -205,8 +206,8 @@ class SnippetRunConsumer(AsyncWebsocketConsumer):
         if not snippet.is_runnable:
             return f"This snippet is display-only: {snippet.display_only_reason}"
         if "code" not in message or message["code"] == snippet.code:
-            return Job(snippet.code, snippet.runtime)
-        return reader_job(message["code"], snippet.runtime)
+            return Job(snippet.code, snippet.runtime, snippet.language)
+        return reader_job(message["code"], snippet.runtime, snippet.language)
 
     @database_sync_to_async
     def find_snippet(self):
@@ -263,24 +264,16 @@ class SnippetRunConsumer(AsyncWebsocketConsumer):
             await self.send(text_data=runner.encode(end))
 
     def run_events(self, job, client):
-        """The run's events, from this process (RUNNER_MODE=local) or a run worker."""
-        if settings.RUNNER_MODE == "workers":
-            return workers.run_on_worker(job.code, job.runtime, client, job.limits)
-        return runner.run_queued(job.code, job.runtime, job.limits, client=client)
+        """The run's events, from this process or a run worker (SNIPPET_RUN_BACKEND)."""
+        runs = import_string(settings.SNIPPET_RUN_BACKEND)()
+        return runs.run(job.code, job.runtime, client, job.language, job.limits)
 
     async def cancel_run(self):
         if not await self.stop_run():
             return await self.send_error("Nothing is running.")
         # A cancelled run cannot report its own end; its processes are gone by now.
-        exit_event = {
-            "type": "exit",
-            "reason": runner.EXIT_CANCELLED,
-            "code": None,
-            "signal": signal.SIGKILL,
-            "wall_ms": round((time.monotonic() - self.started) * 1000),
-            "truncated": False,
-        }
-        await self.send(text_data=runner.encode(exit_event))
+        wall_ms = round((time.monotonic() - self.started) * 1000)
+        await self.send(text_data=runner.encode(runner.cancelled_event(wall_ms)))
 
     async def stop_run(self):
         """Cancel the run, if any, and wait until its processes are gone."""
@@ -296,7 +289,7 @@ class SnippetRunConsumer(AsyncWebsocketConsumer):
     async def send_error(self, message):
         if not self.errors.spend():
             return await self.close_flooded()
-        await self.send(text_data=json.dumps({"type": "error", "message": message}))
+        await self.send(text_data=runner.encode(runner.error_event(message)))
 
     async def close_flooded(self):
         self.flooded = True
@@ -398,4 +391,4 @@ class PlaygroundRunConsumer(SnippetRunConsumer):
             return f"There is no runtime {self.runtime!r} here; use one of {', '.join(runtimes)}."
         if "code" not in message:
             return 'Send the code to run: {"action": "run", "code": "print(1)"}.'
-        return reader_job(message["code"], self.runtime)
+        return reader_job(message["code"], self.runtime, playground.starter(self.runtime).language)

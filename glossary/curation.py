@@ -6,7 +6,6 @@ import logging
 import queue
 import threading
 
-from django.conf import settings
 from django.core.management import CommandError, call_command
 from django.db import close_old_connections, transaction
 
@@ -14,27 +13,18 @@ from . import runner
 
 logger = logging.getLogger(__name__)
 
-# The language of the code each runtime executes (display-only snippets may be anything).
-RUNTIME_LANGUAGES = {"python": "python", "django": "python", "postgresql": "sql"}
-
 
 def language_problem(language, runtime):
     """Why code in this language cannot run with this runtime, or ""."""
-    expected = RUNTIME_LANGUAGES.get(runtime)
-    if expected and language != expected:
-        return f"The {runtime} runtime runs {expected} code, not {language}."
+    if runtime and language not in runner.LANGUAGES:
+        languages = " or ".join(runner.LANGUAGES)
+        return f"Snippets run {languages} code, not {language}: make it display-only."
     return ""
 
 
 def runtime_problem(runtime):
     """Why this server cannot run the runtime (readers would see an error), or ""."""
-    if not runtime:
-        return ""
-    if runtime == "postgresql" and not settings.SNIPPET_POSTGRES_URL:
-        return "This server has no SNIPPET_POSTGRES_URL, so postgresql snippets cannot run here."
-    if runner.sandbox_name() is None:
-        return "This server has no sandbox (bubblewrap), so snippets cannot run here."
-    return ""
+    return (runtime and runner.unavailable(runtime)) or ""
 
 
 def verify(slug):

@@ -391,6 +391,8 @@ class Runtime(models.TextChoices):
     PYTHON = "python", "Python (standard library)"
     DJANGO = "django", "Django ORM"
     POSTGRESQL = "postgresql", "PostgreSQL"
+    REDIS = "redis", "Redis"
+    MYSQL = "mysql", "MariaDB (MySQL)"
     __empty__ = "Display only"
 
 

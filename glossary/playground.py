@@ -44,12 +44,11 @@ DEFAULT_STARTER = Starter(Language.PYTHON, 'print("Hello from the sandbox")\n')
 
 
 def available_runtimes():
-    """The runtimes readers can run here: PostgreSQL only with its server configured."""
+    """The runtimes readers can run here: those whose software this server has."""
     return [
         runtime
         for runtime in Runtime
-        if runtime.value in runner.RUNTIMES
-        and (runtime != Runtime.POSTGRESQL or settings.SNIPPET_POSTGRES_URL)
+        if runtime.value in runner.RUNTIMES and not runner.unavailable(runtime.value)
     ]
 
 
@@ -57,8 +56,15 @@ def starter(runtime):
     return STARTERS.get(runtime, DEFAULT_STARTER)
 
 
-def reader_limits():
-    return runner.Limits(**settings.SNIPPET_READER_LIMITS)
+def reader_limits(runtime=None):
+    """The limits of readers' own code in runtime: the runtime's, each made stricter by
+    its SNIPPET_READER_* setting where one is set."""
+    limits = runner.Limits.from_settings(runtime)
+    stricter = {
+        name: min(getattr(limits, name), value)
+        for name, value in settings.SNIPPET_READER_LIMITS.items()
+    }
+    return dataclasses.replace(limits, **stricter)
 
 
 def code_digest(code):

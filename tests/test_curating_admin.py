@@ -63,13 +63,13 @@ def snippet_form(snippet, **changes):
     return data | changes
 
 
-def test_sql_code_with_the_python_runtime_is_refused(staff_client, snippet):
+def test_code_no_runtime_runs_is_refused(staff_client, snippet):
     url = reverse("admin:glossary_snippet_change", args=[snippet.pk])
 
-    response = staff_client.post(url, snippet_form(snippet, language="sql", code="SELECT 1;"))
+    response = staff_client.post(url, snippet_form(snippet, language="shell", code="ls -l"))
 
     assert response.status_code == 200
-    assert "The python runtime runs python code, not sql." in response.text
+    assert "Snippets run python or sql code, not shell: make it display-only." in response.text
     snippet.refresh_from_db()
     assert snippet.language == "python"
 
@@ -84,25 +84,25 @@ def test_a_mismatched_inline_snippet_is_refused_too(staff_client, topic):
         "snippets-INITIAL_FORMS": 0,
         "snippets-0-title": "Count",
         "snippets-0-slug": "count",
-        "snippets-0-language": "python",
+        "snippets-0-language": "javascript",
         "snippets-0-runtime": "postgresql",
-        "snippets-0-code": "print(1)",
+        "snippets-0-code": "console.log(1)",
         "snippets-0-position": 0,
     }
     response = staff_client.post(reverse("admin:glossary_topic_change", args=[topic.pk]), data)
 
-    assert "The postgresql runtime runs sql code, not python." in response.text
+    assert "Snippets run python or sql code, not javascript" in response.text
     assert not Snippet.objects.exists()
 
 
-def test_a_runtime_this_server_cannot_run_gets_a_warning(staff_client, snippet, settings):
-    settings.SNIPPET_POSTGRES_URL = ""
+def test_a_runtime_this_server_cannot_run_gets_a_warning(staff_client, snippet, settings, tmp_path):
+    settings.BASE_DIR = tmp_path  # no sandbox environment for the server runtimes there
     url = reverse("admin:glossary_snippet_change", args=[snippet.pk])
     form = snippet_form(snippet, language="sql", runtime="postgresql", code="SELECT 1;")
 
     response = staff_client.post(url, form, follow=True)
 
-    assert "no SNIPPET_POSTGRES_URL, so postgresql snippets cannot run here" in response.text
+    assert "The sandbox&#x27;s Python environment is missing on this server" in response.text
     snippet.refresh_from_db()
     assert snippet.runtime == "postgresql"  # a warning, not a refusal
 

@@ -266,10 +266,10 @@ def test_the_fixture_copies_match_the_example_files():
 
 
 def test_the_check_names_an_example_whose_copy_differs(tmp_path):
-    entries = json.loads((examples.DIRECTORY / "fixtures" / "glossary.json").read_text())
+    entries = json.loads((examples.DIRECTORY / "fixtures" / "examples.json").read_text())
     crud = next(entry for entry in entries if entry["fields"]["slug"] == "orm-crud")
     crud["fields"]["code"] += "# edited on the site\n"
-    copy = tmp_path / "glossary.json"
+    copy = tmp_path / "examples.json"
     copy.write_text(json.dumps(entries))
 
     with pytest.raises(CommandError, match=r"differs from the file for: crud\."):
@@ -278,7 +278,7 @@ def test_the_check_names_an_example_whose_copy_differs(tmp_path):
 
 @pytest.mark.django_db
 def test_the_seed_load_puts_every_example_on_the_site():
-    call_command("loaddata", "glossary", verbosity=0)
+    call_command("loadseed", verbosity=0)
 
     snippets = Snippet.objects.filter(slug__startswith="orm-").select_related("topic")
     assert len(snippets) == len(examples.names())

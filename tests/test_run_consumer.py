@@ -248,12 +248,12 @@ async def test_a_run_that_started_ends_with_exactly_one_exit(code, reason):
 async def test_a_run_that_breaks_on_the_server_still_ends_by_the_rule(
     monkeypatch, fails_after_start
 ):
-    async def breaks(code, runtime, limits=None, client=None):
+    async def breaks(self, code, runtime, client=None, language="python", limits=None):
         if fails_after_start:
             yield {"type": "start", "run": "x", "sandbox": "bubblewrap", "limits": {}}
         raise RuntimeError("the runner broke")
 
-    monkeypatch.setattr(runner, "run_queued", breaks)
+    monkeypatch.setattr(runner.LocalRuns, "run", breaks)
     await make_snippet("print(1)")
     communicator = await connect()
     await communicator.send_json_to({"action": "run"})

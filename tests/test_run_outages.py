@@ -1,7 +1,7 @@
 """A dependency that goes away while a reader has the page open: the site's database.
 
-(Redis in workers mode: tests/test_run_workers.py; a PostgreSQL run's own database:
-tests/test_runner_postgresql.py.)
+(Redis in workers mode: tests/test_run_workers.py; a server run's own server:
+tests/test_server_runtimes.py.)
 """
 
 import json

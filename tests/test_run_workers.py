@@ -30,8 +30,10 @@ from channels.worker import Worker
 from websockets.asyncio.client import connect as websocket_connect
 
 from config.asgi import application
-from glossary import runner, workers
+from glossary import runner
 from glossary.models import Snippet, Topic
+from glossary.workers import protocol
+from glossary.workers.client import Replies, next_batch
 from tests.conftest import require
 from tests.processes import exec_with_marker, processes_with, until_gone
 from tests.test_runner_sql_events import MALFORMED, printing_malformed_records, strict_json
@@ -95,7 +97,7 @@ async def redis_layer(real_parts, settings):
     """The consumer in workers mode on a Redis layer of its own; returns its key prefix."""
     prefix = unique_prefix()
     use_redis_layer(settings, prefix)
-    settings.RUNNER_MODE = "workers"
+    settings.SNIPPET_RUN_BACKEND = "glossary.workers.client.WorkerRuns"
     settings.SNIPPET_RUNS_PER_MINUTE = 1000
     yield prefix
     await get_channel_layer().close_pools()
@@ -105,8 +107,8 @@ async def redis_layer(real_parts, settings):
 @pytest_asyncio.fixture
 async def worker(redis_layer):
     """`runworker snippet-runs` in this event loop: channels' Worker on one listener."""
-    server = Worker(application, [workers.RUNS_CHANNEL], get_channel_layer())
-    listening = asyncio.create_task(server.listener(workers.RUNS_CHANNEL))
+    server = Worker(application, [protocol.RUNS_CHANNEL], get_channel_layer())
+    listening = asyncio.create_task(server.listener(protocol.RUNS_CHANNEL))
     yield server
     instances = [details["future"] for details in server.application_instances.values()]
     for task in [listening, *instances]:
@@ -188,7 +190,7 @@ class TestThroughTheConsumer:
         assert until_gone(marker, within=0.5) == []
 
     async def test_a_quiet_run_is_kept_alive_by_heartbeats(self):
-        quiet = workers.SILENCE_SECONDS + 1
+        quiet = protocol.SILENCE_SECONDS + 1
         code = f"import time\nprint('a', flush=True)\ntime.sleep({quiet})\nprint('b')\n"
         await make_snippet(code)
         communicator = await connect()
@@ -215,7 +217,7 @@ class TestThroughTheConsumer:
     async def test_a_worker_holds_each_client_to_its_share(self, settings, monkeypatch):
         settings.SNIPPET_RUNS_PER_CLIENT = 1
         settings.SNIPPET_QUEUED_PER_CLIENT = 0
-        monkeypatch.setattr(runner, "_default_slots", None)
+        monkeypatch.setattr(runner.slots, "_default_slots", None)
         await make_snippet(SLEEPER)
         first, second = await connect(), await connect()
         await first.send_json_to({"action": "run"})
@@ -252,22 +254,22 @@ class TestWhenRunsCannotBeHandedOver:
         communicator = await connect()
         started = time.monotonic()
         await communicator.send_json_to({"action": "run"})
-        reply = await communicator.receive_json_from(timeout=workers.PICKUP_SECONDS + 3)
+        reply = await communicator.receive_json_from(timeout=protocol.PICKUP_SECONDS + 3)
         waited = time.monotonic() - started
         await communicator.disconnect()
 
-        assert reply == {"type": "error", "message": workers.NO_WORKER}
-        assert waited < workers.PICKUP_SECONDS + 1
+        assert reply == {"type": "error", "message": protocol.NO_WORKER}
+        assert waited < protocol.PICKUP_SECONDS + 1
 
     async def test_a_full_run_queue_is_an_error(self, settings, redis_layer):
-        use_redis_layer(settings, redis_layer, channel_capacity={workers.RUNS_CHANNEL: 0})
+        use_redis_layer(settings, redis_layer, channel_capacity={protocol.RUNS_CHANNEL: 0})
         await make_snippet("print(1)")
         communicator = await connect()
         await communicator.send_json_to({"action": "run"})
         reply = await communicator.receive_json_from(timeout=5)
         await communicator.disconnect()
 
-        assert reply == {"type": "error", "message": workers.QUEUE_FULL}
+        assert reply == {"type": "error", "message": protocol.QUEUE_FULL}
 
     async def test_an_unreachable_redis_is_an_error_and_the_socket_stays_usable(
         self, settings, redis_layer
@@ -281,7 +283,7 @@ class TestWhenRunsCannotBeHandedOver:
         second = await communicator.receive_json_from(timeout=5)
         await communicator.disconnect()
 
-        assert reply == {"type": "error", "message": workers.UNREACHABLE}
+        assert reply == {"type": "error", "message": protocol.UNREACHABLE}
         assert second == {"type": "error", "message": "Nothing is running."}
 
 
@@ -289,12 +291,12 @@ class TestWhenRunsCannotBeHandedOver:
 async def test_a_reader_slow_to_read_is_not_told_a_finished_run_was_lost(redis_layer):
     layer = get_channel_layer()
     run_id, channel = uuid.uuid4().hex, await layer.new_channel()
-    connection, key = workers.claim_of(layer, run_id)
-    await connection.set(key, workers.FINISHED, ex=workers.CLAIM_SECONDS)
-    replies = workers.Replies(layer, channel)
-    waiting = asyncio.create_task(workers.next_batch(replies, run_id, picked_up=True))
+    connection, key = protocol.claim_of(layer, run_id)
+    await connection.set(key, protocol.FINISHED, ex=protocol.CLAIM_SECONDS)
+    replies = Replies(layer, channel)
+    waiting = asyncio.create_task(next_batch(replies, run_id, picked_up=True))
 
-    await asyncio.sleep(workers.SILENCE_SECONDS + 0.5)
+    await asyncio.sleep(protocol.SILENCE_SECONDS + 0.5)
     still_waiting = not waiting.done()
     batch = {"type": "run.events", "run": run_id, "worker": "w", "seq": 0, "events": []}
     await layer.send(channel, batch)
@@ -379,7 +381,7 @@ class Site:
     def start_workers(self, count):
         started = []
         for _ in range(count):
-            argv = [sys.executable, "manage.py", "runworker", workers.RUNS_CHANNEL]
+            argv = [sys.executable, "manage.py", "runworker", protocol.RUNS_CHANNEL]
             process = self.spawn(argv, f"worker-{len(self.workers)}.log")
             self.workers.append(process)
             started.append(process)
@@ -505,8 +507,8 @@ async def test_a_worker_killed_mid_run_ends_the_started_run_with_a_lost_exit(sit
 
         assert event["type"] == "exit"
         assert event["reason"] == "lost"
-        assert event["message"] == workers.LOST
-        assert waited < workers.SILENCE_SECONDS + 1.5
+        assert event["message"] == protocol.LOST
+        assert waited < protocol.SILENCE_SECONDS + 1.5
         # The sandbox dies with its worker.
         assert until_gone(marker, within=2) == []
     finally:
@@ -523,8 +525,8 @@ async def test_with_no_worker_running_the_reader_is_told_so(site):
     finally:
         site.start_workers(2)
 
-    assert events == [{"type": "error", "message": workers.NO_WORKER}]
-    assert waited < workers.PICKUP_SECONDS + 2
+    assert events == [{"type": "error", "message": protocol.NO_WORKER}]
+    assert waited < protocol.PICKUP_SECONDS + 2
 
 
 # Redis going away mid-run ----------------------------------------------------------------
@@ -559,7 +561,7 @@ def private_redis(tmp_path):
 async def test_redis_going_away_mid_run_ends_the_run_with_an_error(
     private_redis, settings, real_parts
 ):
-    settings.RUNNER_MODE = "workers"
+    settings.SNIPPET_RUN_BACKEND = "glossary.workers.client.WorkerRuns"
     settings.SNIPPET_RUNS_PER_MINUTE = 1000
     settings.CHANNEL_LAYERS = {
         "default": {
@@ -569,8 +571,8 @@ async def test_redis_going_away_mid_run_ends_the_run_with_an_error(
     }
     marker = f"worker-redis-gone-{uuid.uuid4().hex}"
     await make_snippet(exec_with_marker(marker, SLEEPER))
-    server = Worker(application, [workers.RUNS_CHANNEL], get_channel_layer())
-    listening = asyncio.create_task(server.listener(workers.RUNS_CHANNEL))
+    server = Worker(application, [protocol.RUNS_CHANNEL], get_channel_layer())
+    listening = asyncio.create_task(server.listener(protocol.RUNS_CHANNEL))
     communicator = await connect()
     try:
         await communicator.send_json_to({"action": "run"})
@@ -594,6 +596,6 @@ async def test_redis_going_away_mid_run_ends_the_run_with_an_error(
 
     # The run had started, so it ends with an exit (reason "lost") rather than an error.
     assert (event["type"], event["reason"]) == ("exit", "lost"), event
-    assert event["message"] == workers.UNREACHABLE
-    assert waited < workers.SILENCE_SECONDS + 2
+    assert event["message"] == protocol.UNREACHABLE
+    assert waited < protocol.SILENCE_SECONDS + 2
     assert left == []

@@ -85,7 +85,7 @@ def test_it_runs_a_draft_snippet_by_slug(bubblewrap, snippet):
         (("nothing-here",), "There is no snippet called 'nothing-here'."),
         (("--code-file", "/nonexistent/x.py"), "Cannot read /nonexistent/x.py"),
         (("--code-file", "x.py", "--runtime", "cobol"), "Unknown runtime 'cobol'"),
-        (("hello", "--runtime", "django"), "--runtime goes with --code-file"),
+        (("hello", "--runtime", "django"), "--runtime and --language go with --code-file"),
     ],
 )
 @pytest.mark.django_db

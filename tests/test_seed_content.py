@@ -16,8 +16,8 @@ from glossary.rendering import highlight_code, render_markdown
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURE = ROOT / "glossary" / "fixtures" / "glossary.json"
-# `loaddata glossary` loads every app's glossary.json: the ORM examples come along.
-SEED_FIXTURES = [FIXTURE, ROOT / "examples" / "fixtures" / "glossary.json"]
+# `loadseed` loads the ORM examples' fixture along with it.
+SEED_FIXTURES = [FIXTURE, ROOT / "examples" / "fixtures" / "examples.json"]
 STAMP = "2025-01-01T00:00:00Z"
 INTERNAL_LINK = re.compile(r"\]\(/topics/([^/)]*)/\)")
 
@@ -47,7 +47,7 @@ RUNNABLE = fixture_snippets("python")
 
 
 def load_seed():
-    call_command("loaddata", "glossary", verbosity=0)
+    call_command("loaddata", "glossary", "examples", verbosity=0)
 
 
 def snapshot():

@@ -1,3 +1,5 @@
+import io
+
 import pytest
 from django.core.management import CommandError, call_command
 from django.urls import reverse
@@ -50,7 +52,7 @@ def test_unknown_slugs_are_a_clear_error(snippet):
 
 
 def test_every_runnable_seed_snippet_passes_in_the_sandbox(db):
-    call_command("loaddata", "glossary", verbosity=0)
+    call_command("loaddata", "glossary", "examples", verbosity=0)
 
     call_command("verifysnippets")
 
@@ -72,3 +74,20 @@ def test_unverified_only_skips_snippets_already_verified(topic, snippet):
     snippet.refresh_from_db()
     assert fresh.verification == Verification.PASSING
     assert snippet.verification == Verification.PASSING
+
+
+def test_a_snippet_whose_server_software_is_missing_is_skipped_with_the_reason(
+    topic, snippet, settings, tmp_path
+):
+    settings.BASE_DIR = tmp_path  # no sandbox environment for the server runtimes there
+    needs_redis = Snippet.objects.create(
+        topic=topic, title="Cache", slug="cache", code="print(1)", runtime="redis"
+    )
+    out = io.StringIO()
+
+    call_command("verifysnippets", stdout=out)
+
+    needs_redis.refresh_from_db()
+    assert "skip cache (The sandbox's Python environment is missing" in out.getvalue()
+    assert "All 1 runnable snippets pass; 1 skipped." in out.getvalue()
+    assert needs_redis.verification == Verification.UNVERIFIED

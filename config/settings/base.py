@@ -132,7 +132,7 @@ else:
     }
 
 # "local": each Daphne process runs snippets itself. "workers": Daphne hands runs to
-# `manage.py runworker snippet-runs` processes over Redis (glossary/workers.py).
+# `manage.py runworker snippet-runs` processes over Redis (glossary/workers/).
 RUNNER_MODE = os.environ.get("RUNNER_MODE") or "local"
 if RUNNER_MODE not in ("local", "workers"):
     raise ImproperlyConfigured(f"RUNNER_MODE must be 'local' or 'workers', not {RUNNER_MODE!r}.")
@@ -141,6 +141,12 @@ if RUNNER_MODE == "workers" and not REDIS_URL:
         "RUNNER_MODE=workers needs REDIS_URL: runs travel to the run workers over Redis, "
         "and the in-memory channel layer does not cross processes."
     )
+# Who runs a snippet: a class whose run(code, runtime, client, language, limits) gives
+# the run's events (an async generator).
+SNIPPET_RUN_BACKEND = {
+    "local": "glossary.runner.LocalRuns",
+    "workers": "glossary.workers.client.WorkerRuns",
+}[RUNNER_MODE]
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -208,6 +214,14 @@ SNIPPET_LIMITS = {
     "open_files": env_int("SNIPPET_OPEN_FILES", 64),
     "output_kb": env_int("SNIPPET_OUTPUT_KB", 64),
 }
+# What a run of a runtime with a server of its own gets instead: the server's processes
+# share the run's process count, and each of them has the memory limit.
+SERVER_LIMITS = {"memory_mb": 512, "processes": 64, "open_files": 256}
+SNIPPET_RUNTIME_LIMITS = {
+    "postgresql": {**SERVER_LIMITS, "file_size_kb": 16384},
+    "redis": SERVER_LIMITS,
+    "mysql": {**SERVER_LIMITS, "file_size_kb": 65536},
+}
 SNIPPET_RUN_SLOTS = env_int("SNIPPET_RUN_SLOTS", 2 * (os.cpu_count() or 1))
 SNIPPET_QUEUE_SIZE = env_int("SNIPPET_QUEUE_SIZE", 50)
 SNIPPET_RUNS_PER_MINUTE = env_int("SNIPPET_RUNS_PER_MINUTE", 30)
@@ -222,10 +236,9 @@ SNIPPET_WARM_POOL = env_int("SNIPPET_WARM_POOL", 2)
 # Without a sandbox (macOS, no user namespaces) runs are refused unless this is on
 # and DEBUG is on too.
 SNIPPET_ALLOW_UNSAFE_LOCAL = env_bool("SNIPPET_ALLOW_UNSAFE_LOCAL", False)
-# postgresql runtime: an admin URL that creates and drops a database and role per run.
-SNIPPET_POSTGRES_URL = os.environ.get("SNIPPET_POSTGRES_URL", "")
-# The Django runtime's template database; private to the server's user (0700), never
-# a shared place such as /tmp that another local user could prepare.
+# Templates built once for runs (the Django runtime's database, server data directories);
+# private to the server's user (0700), never a shared place such as /tmp that another
+# local user could prepare.
 SNIPPET_CACHE_DIR = Path(os.environ.get("SNIPPET_CACHE_DIR") or BASE_DIR / ".cache")
 
 LOGGING = {
@@ -271,10 +284,12 @@ READER_REPORTS_PER_HOUR = env_int("READER_REPORTS_PER_HOUR", 5)
 # Readers' own code: the editor on snippet pages and the playground (/play/).
 # Off: pages show the code read-only and the playground says edited runs are off.
 SNIPPET_READER_CODE = env_bool("SNIPPET_READER_CODE", True)
-# Limits for readers' code, SNIPPET_READER_WALL_SECONDS and so on; each defaults to the
-# curated limit. Stricter ones are allowed, but such runs start cold (no warm pool).
+# Limits for readers' code: SNIPPET_READER_WALL_SECONDS and so on, each, where set, makes
+# the runtime's own limit stricter. Such runs start cold (no warm pool).
 SNIPPET_READER_LIMITS = {
-    name: env_int(f"SNIPPET_READER_{name.upper()}", value) for name, value in SNIPPET_LIMITS.items()
+    name: env_int(f"SNIPPET_READER_{name.upper()}", value)
+    for name, value in SNIPPET_LIMITS.items()
+    if os.environ.get(f"SNIPPET_READER_{name.upper()}")
 }
 # Shared code (/play/<id>/): at most this size (also the largest code a run may carry),
 # this many shares an hour per client, deleted after this many days without a view

@@ -6,6 +6,7 @@ from django.conf import settings
 from django.utils.html import escape, format_html, strip_tags
 from django.utils.safestring import mark_safe
 
+from glossary import playground, runner
 from glossary.search import STEMMER, query_words
 
 register = template.Library()
@@ -104,24 +105,25 @@ def highlight(text, query):
 
 def describe_limits(limits):
     return (
-        f"{limits['wall_seconds']} s wall time, {limits['cpu_seconds']} s CPU, "
-        f"{limits['memory_mb']} MB memory, {limits['processes']} processes, "
-        f"{limits['output_kb']} KiB of output, no network"
+        f"{limits.wall_seconds} s wall time, {limits.cpu_seconds} s CPU, "
+        f"{limits.memory_mb} MB memory, {limits.processes} processes, "
+        f"{limits.output_kb} KiB of output, no network"
     )
 
 
 @register.simple_tag
-def run_limits():
-    """The sandbox limits in force, in words, for the text next to the Run button."""
-    return describe_limits(settings.SNIPPET_LIMITS)
+def run_limits(runtime=None):
+    """The sandbox limits of runtime's runs, in words, for the text next to the Run button."""
+    return describe_limits(runner.Limits.from_settings(runtime))
 
 
 @register.simple_tag
-def reader_limits():
-    """The limits of readers' own code, in words, next to the Run button."""
-    if settings.SNIPPET_READER_LIMITS == settings.SNIPPET_LIMITS:
+def reader_limits(runtime=None):
+    """The limits of readers' own code in runtime, in words, next to the Run button."""
+    limits = playground.reader_limits(runtime)
+    if limits == runner.Limits.from_settings(runtime):
         return "it runs under the same limits."
-    return f"it runs under these limits: {describe_limits(settings.SNIPPET_READER_LIMITS)}."
+    return f"it runs under these limits: {describe_limits(limits)}."
 
 
 @register.simple_tag
@@ -130,6 +132,12 @@ def reader_code_on():
 
 
 @register.simple_tag
-def reader_run_limits():
+def reader_run_limits(runtime=None):
     """The limits of readers' own code, in words, in the playground."""
-    return describe_limits(settings.SNIPPET_READER_LIMITS)
+    return describe_limits(playground.reader_limits(runtime))
+
+
+@register.simple_tag
+def runtime_unavailable(runtime):
+    """Why runtime's snippets cannot run on this server (its software is missing), or ""."""
+    return runner.unavailable(runtime) or ""

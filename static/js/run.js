@@ -111,6 +111,24 @@ class AnsiStream {
   }
 }
 
+// One result set of an SQL snippet; NULL shown as such, unlike the text "NULL".
+function resultTable(event) {
+  const table = element("table", "run-table", "");
+  const head = table.createTHead().insertRow();
+  for (const column of event.columns) head.append(element("th", "", column));
+  const body = table.createTBody();
+  for (const values of event.rows) {
+    const row = body.insertRow();
+    for (const value of values) {
+      row.append(element("td", value === null ? "run-table__null" : "", value === null ? "NULL" : String(value)));
+    }
+  }
+  if (event.truncated) {
+    table.createCaption().textContent = `The first ${event.rows.length} rows`;
+  }
+  return table;
+}
+
 function socketUrl(path) {
   const scheme = window.location.protocol === "https:" ? "wss" : "ws";
   return `${scheme}://${window.location.host}${path}`;
@@ -354,6 +372,10 @@ function setupRunPanel(panel, source) {
         break;
       case "sql":
         if (sql) sql.add(event);
+        break;
+      case "table":
+        output.querySelector(".run-note--waiting")?.remove();
+        write([resultTable(event)]);
         break;
       case "exit": {
         const ending = ENDINGS[event.reason] || ((exit) => `Ended: ${exit.reason}`);

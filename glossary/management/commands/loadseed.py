@@ -4,6 +4,8 @@ from django.db import transaction
 
 from glossary.models import Snippet, Topic
 
+# The seed: topics, links and snippets, then the ORM examples (examples/).
+SEED_FIXTURES = ("glossary", "examples")
 # What a verification result depends on, and the fields that hold it.
 VERIFIED_INPUTS = ("code", "runtime")
 VERIFICATION_FIELDS = (
@@ -32,7 +34,7 @@ class Command(BaseCommand):
         with transaction.atomic():
             # The fixture carries no verification, so loading it would reset every snippet.
             before = {snippet.slug: snippet for snippet in Snippet.objects.all()}
-            call_command("loaddata", "glossary", verbosity=options["verbosity"])
+            call_command("loaddata", *SEED_FIXTURES, verbosity=options["verbosity"])
             call_command("rebuildmentions", verbosity=options["verbosity"])
             kept = [
                 snippet

@@ -6,7 +6,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 import examples
 
-FIXTURE = examples.DIRECTORY / "fixtures" / "glossary.json"
+FIXTURE = examples.DIRECTORY / "fixtures" / "examples.json"
 STAMP = "2025-01-01T00:00:00Z"
 FIRST_POSITION = 10  # after the hand-written snippets of a topic
 
@@ -45,8 +45,8 @@ def example_snippets():
 
 class Command(BaseCommand):
     help = (
-        "Write the ORM examples (examples/*.py) into examples/fixtures/glossary.json as "
-        "Django-runtime snippets, which `loaddata glossary` then loads with the seed."
+        "Write the ORM examples (examples.LESSONS) into examples/fixtures/examples.json as "
+        "Django-runtime snippets, which `loadseed` then loads with the seed."
     )
 
     def add_arguments(self, parser):

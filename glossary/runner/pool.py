@@ -1,0 +1,185 @@
+"""Warm processes: each event loop keeps a few started per runtime, so a run only hands
+its code over. A warm process serves exactly one run: its tmpfs, database copy and uid
+are its own."""
+
+import asyncio
+import atexit
+import collections
+import contextlib
+import logging
+import os
+import signal
+
+from django.conf import settings
+
+from . import runtimes
+from .sandbox import Bubblewrap
+from .supervise import kill
+
+# How long a runtime goes unwarmed after a warm process died while idle.
+IDLE_DEATH_PAUSE = 30
+
+logger = logging.getLogger(__name__)
+
+# Process groups of warm processes not handed to a run yet, killed at interpreter exit.
+# (bwrap's --die-with-parent covers a server that is killed outright.)
+_unused_pids = set()
+_pools = {}
+SHUTDOWN_WAIT_SECONDS = 10
+
+
+@atexit.register
+def _kill_unused():
+    for pid in list(_unused_pids):
+        try:
+            os.killpg(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
+class WarmPool:
+    """Up to `size` idle warm processes per runtime, for the event loop that made it.
+
+    A runtime is kept warm from its second run in the loop on: a loop that runs one snippet
+    and ends (asyncio.run() in a management command) would only pay for processes it never
+    uses. A keeper task starts replacements; cancelling it (shutdown_pool(), or the loop's
+    own shutdown cancelling every task) kills every process not handed to a run.
+    """
+
+    def __init__(self, size):
+        self.size = size
+        self.runs = collections.Counter()
+        self.limits = {}  # runtime: the Limits its idle processes were started with
+        self.idle = collections.defaultdict(collections.deque)
+        self.unused = set()  # started, not handed to a run, not yet reaped
+        self.paused_until = {}
+        self.watchers = set()
+        self.changed = asyncio.Event()
+        self.keeper = asyncio.create_task(self._keep())
+
+    def take(self, runtime, limits):
+        """An idle process for a run of runtime with limits, or None: start one cold."""
+        self.runs[runtime] += 1
+        if self.limits.get(runtime) != limits:
+            self._discard(runtime)
+            self.limits[runtime] = limits
+        idle, process = self.idle[runtime], None
+        while idle and process is None:
+            candidate = idle.popleft()
+            self._release(candidate)
+            if candidate.returncode is None:
+                process = candidate
+        self.changed.set()
+        return process
+
+    def pids(self, runtime=None):
+        runtimes = [runtime] if runtime else list(self.idle)
+        return [process.pid for name in runtimes for process in self.idle.get(name, ())]
+
+    def _release(self, process):
+        self.unused.discard(process)
+        _unused_pids.discard(process.pid)
+
+    def _discard(self, runtime):
+        while self.idle[runtime]:
+            kill(self.idle[runtime].popleft())  # its watcher reaps it
+
+    async def _keep(self):
+        loop = asyncio.get_running_loop()
+        try:
+            while True:
+                self.changed.clear()
+                for runtime, limits in list(self.limits.items()):
+                    while (
+                        self.runs[runtime] >= 2
+                        and len(self.idle[runtime]) < self.size
+                        and self.limits[runtime] == limits
+                        and loop.time() >= self.paused_until.get(runtime, 0)
+                    ):
+                        await self._start(runtime, limits)
+                pauses = [until - loop.time() for until in self.paused_until.values()]
+                try:
+                    timeout = min((p for p in pauses if p > 0), default=None)
+                    await asyncio.wait_for(self.changed.wait(), timeout)
+                except TimeoutError:
+                    pass
+        finally:
+            watchers, unused = list(self.watchers), list(self.unused)
+            for watcher in watchers:
+                watcher.cancel()
+            self.idle.clear()
+            for process in unused:
+                kill(process)
+                self._release(process)
+            waits = [process.wait() for process in unused]
+            try:
+                async with asyncio.timeout(SHUTDOWN_WAIT_SECONDS):
+                    await asyncio.gather(*waits, *watchers, return_exceptions=True)
+            except TimeoutError:
+                logger.error("Warm processes %s did not exit", [p.pid for p in unused])
+
+    async def _start(self, runtime, limits):
+        loop = asyncio.get_running_loop()
+        try:
+            kind = runtimes.get(runtime)
+            process = await kind.start(Bubblewrap(), limits, await kind.given())
+        except (runtimes.RunRefused, OSError):
+            logger.exception("Could not start a warm %s process; runs start cold for now", runtime)
+            self.paused_until[runtime] = loop.time() + IDLE_DEATH_PAUSE
+            return
+        self.unused.add(process)
+        _unused_pids.add(process.pid)
+        watcher = asyncio.create_task(self._watch(runtime, process))
+        self.watchers.add(watcher)
+        watcher.add_done_callback(self.watchers.discard)
+        if self.limits[runtime] == limits:
+            self.idle[runtime].append(process)
+        else:  # the settings changed while it started
+            kill(process)
+
+    async def _watch(self, runtime, process):
+        await process.wait()
+        self._release(process)
+        if process in self.idle[runtime]:
+            # Dead before any run: something is wrong with the runtime, so stop respawning
+            # it in a tight loop; runs start cold (and show the error) meanwhile.
+            self.idle[runtime].remove(process)
+            stderr = (await process.stderr.read(4096)).decode(errors="replace").strip()
+            logger.warning(
+                "A warm %s process exited while idle (%s): %s", runtime, process.returncode, stderr
+            )
+            self.paused_until[runtime] = asyncio.get_running_loop().time() + IDLE_DEATH_PAUSE
+            self.changed.set()
+
+
+def warm_pool():
+    """The running loop's pool, made on first use; None when SNIPPET_WARM_POOL is 0."""
+    for loop in [loop for loop in _pools if loop.is_closed()]:
+        # Closed without cancelling its tasks: nothing will reap these any more.
+        for process in _pools.pop(loop).unused:
+            kill(process)
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(process.pid, 0)
+    size = settings.SNIPPET_WARM_POOL
+    if size <= 0:
+        return None
+    loop = asyncio.get_running_loop()
+    pool = _pools.get(loop)
+    if pool is None or pool.keeper.done():
+        pool = _pools[loop] = WarmPool(size)
+    pool.size = size
+    return pool
+
+
+def warm_pids(runtime=None):
+    """Host pids of the running loop's idle warm processes (of one runtime, if given)."""
+    pool = _pools.get(asyncio.get_running_loop())
+    return pool.pids(runtime) if pool else []
+
+
+async def shutdown_pool():
+    """Kill the running loop's warm processes; later runs start a new pool."""
+    pool = _pools.pop(asyncio.get_running_loop(), None)
+    if pool is not None:
+        pool.keeper.cancel()
+        await asyncio.gather(pool.keeper, return_exceptions=True)

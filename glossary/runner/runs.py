@@ -1,0 +1,124 @@
+"""A run from the top: refuse early, take a warm process or start one, hand the code
+over, supervise, clean up. Read from the top, a run goes down the package's modules once:
+runtimes, sandbox, pool, supervise; slots in front of all of it."""
+
+import asyncio
+import logging
+import uuid
+from collections.abc import AsyncIterator
+
+from . import runtimes, sandbox
+from .events import error_event, lost_event, start_event
+from .limits import Limits
+from .pool import warm_pool
+from .slots import Busy, default_slots
+from .supervise import kill, supervise
+
+LANGUAGES = ("python", "sql")
+
+logger = logging.getLogger(__name__)
+
+
+def unavailable(runtime):
+    """Why runs of runtime cannot happen on this server, or None: for the snippet page
+    and verifysnippets. Blocking the first time (it probes the sandbox)."""
+    try:
+        kind = runtimes.get(runtime)
+    except runtimes.RunRefused as refused:
+        return str(refused)
+    return kind.unavailable(sandbox.available())
+
+
+async def run(
+    code: str, runtime: str, limits: Limits | None = None, language: str = "python"
+) -> AsyncIterator[dict]:
+    """Run code and yield its events (see events.py) as they happen.
+
+    language: "python", or "sql" to run the code statement by statement against the
+    run's database (see child.run_sql), each result set a table event.
+
+    A generator that is closed or whose task is cancelled cannot yield any more; it kills
+    the run's processes on the way out, and its driver reports cancelled_event() itself if
+    it wants to.
+    """
+    try:
+        kind = runtimes.get(runtime)
+    except runtimes.RunRefused as refused:
+        yield error_event(str(refused))
+        return
+    if language not in LANGUAGES:
+        yield error_event(f"Unknown language {language!r}; expected one of {', '.join(LANGUAGES)}.")
+        return
+    limits = limits or Limits.from_settings(kind.name)
+    box_class = await asyncio.to_thread(sandbox.available)
+    if box_class is None:
+        yield error_event(
+            "No sandbox is available on this server (bubblewrap with namespaces is needed), "
+            "so snippets cannot run here."
+        )
+        return
+    if problem := await asyncio.to_thread(kind.unavailable, box_class):
+        yield error_event(problem)
+        return
+    try:
+        given = await kind.given()
+    except runtimes.RunRefused as refused:
+        yield error_event(str(refused))
+        return
+
+    run_id = uuid.uuid4().hex
+    process = None
+    pool = warm_pool() if box_class.can_warm else None
+    # Runs with other limits than the settings' (tests, mostly) start cold.
+    if pool is not None and limits == Limits.from_settings(kind.name):
+        process = pool.take(kind.name, limits)
+    box = box_class()
+    try:
+        yield start_event(run_id, box.name, limits.as_dict())
+        if process is None:
+            try:
+                process = await kind.start(box, limits, given)
+            except OSError:
+                logger.exception("Could not start the process of run %s", run_id)
+                yield lost_event("The run could not start on this server.", 0)
+                return
+        # The transport writes in the background and closes stdin (EOF) once it has.
+        process.stdin.write(f"{language}\n{code}".encode())
+        process.stdin.close()
+        records = kind.sql_events or language == "sql"
+        async for event in supervise(process, limits, box, records):
+            yield event
+    finally:
+        if process is not None and process.returncode is None:
+            kill(process)
+            await process.wait()
+        box.close()
+
+
+async def run_queued(
+    code, runtime, limits=None, slots=None, client=None, language="python"
+) -> AsyncIterator[dict]:
+    """run(), after waiting for a free slot (queued events) or refusing when busy.
+
+    client: whose run it is (an address), for the client's fair share of the slots.
+    """
+    slots = slots or default_slots()
+    try:
+        ticket = slots.hold(client)
+    except Busy as busy:
+        yield error_event(str(busy))
+        return
+    async with ticket:
+        async for event in ticket.wait():
+            yield event
+        async for event in run(code, runtime, limits, language):
+            yield event
+
+
+class LocalRuns:
+    """Runs in this process, in its run slots (SNIPPET_RUN_BACKEND's default)."""
+
+    def run(self, code, runtime, client=None, language="python", limits=None):
+        """The run's events; closing the generator stops the run. limits: None for the
+        runtime's own."""
+        return run_queued(code, runtime, limits, client=client, language=language)
