@@ -152,3 +152,9 @@ def test_the_database_connect_timeout_cannot_be_turned_off():
     result = check_production_with(DATABASE_CONNECT_TIMEOUT="0")
 
     assert "DATABASE_CONNECT_TIMEOUT must be a whole number of at least 1" in result.stderr
+
+
+def test_a_run_limit_of_zero_is_refused():
+    result = check_production_with(SNIPPET_CPU_SECONDS="0")
+
+    assert "SNIPPET_CPU_SECONDS must be a whole number of at least 1" in result.stderr

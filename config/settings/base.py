@@ -206,13 +206,13 @@ TRACK_CONTENT_CHANGES = True
 
 # Snippet runs: limits shown to readers next to the Run button.
 SNIPPET_LIMITS = {
-    "wall_seconds": env_int("SNIPPET_WALL_SECONDS", 10),
-    "cpu_seconds": env_int("SNIPPET_CPU_SECONDS", 5),
-    "memory_mb": env_int("SNIPPET_MEMORY_MB", 256),
-    "processes": env_int("SNIPPET_PROCESSES", 32),
-    "file_size_kb": env_int("SNIPPET_FILE_SIZE_KB", 1024),
-    "open_files": env_int("SNIPPET_OPEN_FILES", 64),
-    "output_kb": env_int("SNIPPET_OUTPUT_KB", 64),
+    "wall_seconds": env_int("SNIPPET_WALL_SECONDS", 10, minimum=1),
+    "cpu_seconds": env_int("SNIPPET_CPU_SECONDS", 5, minimum=1),
+    "memory_mb": env_int("SNIPPET_MEMORY_MB", 256, minimum=1),
+    "processes": env_int("SNIPPET_PROCESSES", 32, minimum=1),
+    "file_size_kb": env_int("SNIPPET_FILE_SIZE_KB", 1024, minimum=1),
+    "open_files": env_int("SNIPPET_OPEN_FILES", 64, minimum=1),
+    "output_kb": env_int("SNIPPET_OUTPUT_KB", 64, minimum=1),
 }
 # What a run of a runtime with a server of its own gets instead: the server's processes
 # share the run's process count, and each of them has the memory limit.
@@ -222,11 +222,13 @@ SNIPPET_RUNTIME_LIMITS = {
     "redis": SERVER_LIMITS,
     "mysql": {**SERVER_LIMITS, "file_size_kb": 65536},
 }
-SNIPPET_RUN_SLOTS = env_int("SNIPPET_RUN_SLOTS", 2 * (os.cpu_count() or 1))
+SNIPPET_RUN_SLOTS = env_int("SNIPPET_RUN_SLOTS", 2 * (os.cpu_count() or 1), minimum=1)
 SNIPPET_QUEUE_SIZE = env_int("SNIPPET_QUEUE_SIZE", 50)
-SNIPPET_RUNS_PER_MINUTE = env_int("SNIPPET_RUNS_PER_MINUTE", 30)
+SNIPPET_RUNS_PER_MINUTE = env_int("SNIPPET_RUNS_PER_MINUTE", 30, minimum=1)
 # Each client's fair share of the slots and the queue, so one cannot take them all.
-SNIPPET_RUNS_PER_CLIENT = env_int("SNIPPET_RUNS_PER_CLIENT", max(1, SNIPPET_RUN_SLOTS // 2))
+SNIPPET_RUNS_PER_CLIENT = env_int(
+    "SNIPPET_RUNS_PER_CLIENT", max(1, SNIPPET_RUN_SLOTS // 2), minimum=1
+)
 SNIPPET_QUEUED_PER_CLIENT = env_int("SNIPPET_QUEUED_PER_CLIENT", 2)
 # Addresses or networks of the reverse proxies in front of Daphne: only from these is
 # X-Forwarded-For believed (glossary/proxies.py). None by default.
@@ -294,6 +296,6 @@ SNIPPET_READER_LIMITS = {
 # Shared code (/play/<id>/): at most this size (also the largest code a run may carry),
 # this many shares an hour per client, deleted after this many days without a view
 # (`manage.py deleteexpiredshares`).
-SNIPPET_SHARE_MAX_BYTES = env_int("SNIPPET_SHARE_MAX_KB", 64) * 1024
-SNIPPET_SHARES_PER_HOUR = env_int("SNIPPET_SHARES_PER_HOUR", 30)
-SNIPPET_SHARE_EXPIRY_DAYS = env_int("SNIPPET_SHARE_EXPIRY_DAYS", 90)
+SNIPPET_SHARE_MAX_BYTES = env_int("SNIPPET_SHARE_MAX_KB", 64, minimum=1) * 1024
+SNIPPET_SHARES_PER_HOUR = env_int("SNIPPET_SHARES_PER_HOUR", 30, minimum=1)
+SNIPPET_SHARE_EXPIRY_DAYS = env_int("SNIPPET_SHARE_EXPIRY_DAYS", 90, minimum=1)
