@@ -333,6 +333,8 @@ class Site:
             "RUNNER_MODE": "workers",
             "REDIS_URL": REDIS_URL,
             "CHANNELS_PREFIX": self.prefix,
+            # Its pages are its own: another site's (another run's) are never served.
+            "CACHE_KEY_PREFIX": self.prefix,
             "SNIPPET_RUNS_PER_MINUTE": "100000",
             # Every run here comes from one address.
             "SNIPPET_RUNS_PER_CLIENT": "100",

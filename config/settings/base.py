@@ -118,6 +118,8 @@ if REDIS_URL:
         "default": {
             "BACKEND": "django.core.cache.backends.redis.RedisCache",
             "LOCATION": REDIS_URL,
+            # Several sites (or test runs) can share one Redis, like CHANNELS_PREFIX.
+            "KEY_PREFIX": os.environ.get("CACHE_KEY_PREFIX", ""),
             # Pages render without the cache when Redis is down; a hung Redis must not
             # hang them either.
             "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
