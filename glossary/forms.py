@@ -9,7 +9,11 @@ from .models import ReaderReport, ReportKind, Snippet
 
 
 class CodeTextarea(forms.Textarea):
-    """A monospace editor for code: no wrapping, no spell checking, tabs kept."""
+    """A monospace editor for code: no wrapping, no spell checking, tabs kept. With
+    JavaScript, the admin's change form swaps it for the readers' code editor."""
+
+    class Media:
+        css = {"all": ["css/highlight.css", "css/editor.css"]}
 
     def __init__(self, attrs=None):
         defaults = {"class": "code-editor", "rows": 14, "spellcheck": "false", "wrap": "off"}

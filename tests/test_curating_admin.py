@@ -418,3 +418,94 @@ def test_a_readers_suggestion_becomes_a_draft_link_in_the_queue(browser, live_ad
     row = curator.locator("#result_list tbody tr")
     assert row.count() == 1 and "pgPedia" in row.inner_text()
     assert row.locator("td.field-is_published img").get_attribute("alt") == "False"
+
+
+def open_snippet(curator, slug):
+    curator.goto(f"{curator.base}/admin/glossary/snippet/?q={slug}")
+    curator.locator("#result_list tbody th a").first.click()
+    curator.wait_for_url(re.compile(r"/change/"))
+
+
+def replace_code(editor, text):
+    editor.locator(".cm-content").click()
+    editor.page.keyboard.press("Control+a")
+    editor.page.keyboard.type(text)
+
+
+@pytest.mark.browser
+def test_a_curator_edits_code_in_the_editor_and_saves_what_they_typed(curator):
+    open_snippet(curator, "sqlite3-basics")
+    editor = curator.locator(".admin-code-editor")
+    assert editor.locator(".cm-lineNumbers").is_visible()
+    assert curator.locator("#id_code").is_hidden()
+
+    original = curator.locator("#id_code").input_value()
+    replace_code(editor, "oops")
+    curator.keyboard.press("Control+z")
+    assert curator.locator("#id_code").input_value() == original  # undone
+    replace_code(editor, "total = 41\nif total:\nprint(total + 1)")
+    with curator.expect_navigation():
+        curator.locator("input[name=_continue]").click()
+
+    # Enter indents the line after "if total:" by four spaces.
+    saved = "total = 41\nif total:\n    print(total + 1)"
+    assert curator.locator("#id_code").input_value() == saved
+    assert curator.locator(".admin-code-editor .cm-line").all_inner_texts()[:3] == [
+        "total = 41",
+        "if total:",
+        "    print(total + 1)",
+    ]
+    assert curator.console_errors == []
+
+
+@pytest.mark.browser
+def test_switching_the_language_to_sql_highlights_sql(curator):
+    open_snippet(curator, "sqlite3-basics")
+    editor = curator.locator(".admin-code-editor")
+    replace_code(editor, "SELECT name FROM topic WHERE id = 1")
+    keywords = editor.locator(".tok-keyword")
+    assert "SELECT" not in keywords.all_inner_texts()  # a Python name
+
+    curator.select_option("#id_language", "sql")
+
+    keywords.first.wait_for()
+    assert {"SELECT", "FROM", "WHERE"} <= set(keywords.all_inner_texts())
+    assert curator.locator("#id_code").input_value() == "SELECT name FROM topic WHERE id = 1"
+    assert curator.console_errors == []
+
+
+@pytest.mark.browser
+def test_inline_snippets_on_a_topic_page_get_the_editor_too(curator):
+    curator.goto(f"{curator.base}/admin/glossary/topic/")
+    curator.locator("#result_list").get_by_role("link", name="PostgreSQL", exact=True).click()
+    curator.wait_for_url(re.compile(r"/change/"))
+    existing = curator.locator("#snippets-group .inline-related.has_original")
+    assert existing.count() > 0
+    assert existing.locator(".admin-code-editor .cm-editor").count() == existing.count()
+
+    curator.locator("#snippets-group .add-row a").click()
+
+    added = curator.locator("#snippets-group .inline-related.last-related:not(.empty-form)")
+    added.last.locator(".admin-code-editor .cm-editor").wait_for()
+    replace_code(added.last.locator(".admin-code-editor"), "x = 1")
+    row = existing.count()
+    assert curator.locator(f"#id_snippets-{row}-code").input_value() == "x = 1"
+    assert curator.locator("#snippets-empty .cm-editor").count() == 0  # the template row
+    assert curator.console_errors == []
+
+
+@pytest.mark.browser
+def test_without_javascript_the_code_is_a_plain_textarea(browser, live_admin):
+    context = browser.new_context(java_script_enabled=False)
+    page = context.new_page()
+    page.goto(f"{live_admin}/admin/login/")
+    page.fill("#id_username", "curator")
+    page.fill("#id_password", "a long test password")
+    page.click("input[type=submit]")
+    page.goto(f"{live_admin}/admin/glossary/snippet/?q=sqlite3-file-database")
+    page.locator("#result_list tbody th a").first.click()
+
+    assert page.locator("textarea#id_code.code-editor").is_visible()
+    assert "sqlite3.connect" in page.locator("#id_code").input_value()
+    assert page.locator(".cm-editor").count() == 0
+    context.close()
