@@ -30,6 +30,10 @@ from glossary.models import Snippet, Topic
 topic = Topic.objects.get(slug="transactions")
 for slug, code in {SNIPPETS!r}.items():
     Snippet.objects.create(topic=topic, slug=slug, title=slug, runtime="python", code=code)
+Snippet.objects.create(
+    topic=topic, slug="shop-sql", title="shop-sql", runtime="python", language="sql",
+    code="SELECT 'bolt' AS name, 0.25 AS price, NULL AS note UNION ALL SELECT 'nut', 0.1, 'x';",
+)
 """
 
 
@@ -251,6 +255,19 @@ def test_ansi_colours_are_shown_as_colours_not_codes(site, page):
     red = output.get_by_text("red", exact=True)
     expect(red).to_have_class(re.compile(r"\bansi-colour-1\b"))
     expect(red).to_have_css("font-weight", "700")
+
+
+def test_an_sql_snippets_result_set_shows_as_a_table(site, page):
+    from playwright.sync_api import expect
+
+    panel, run, stop = open_panel(page, f"{site}/snippets/shop-sql/")
+    run.click()
+
+    table = panel.locator(".run-output table")
+    expect(table.locator("th")).to_have_text(["name", "price", "note"])
+    expect(table.locator("tbody tr").first.locator("td")).to_have_text(["bolt", "0.25", "NULL"])
+    expect(table.locator(".run-table__null")).to_have_count(1)
+    assert page.console_errors == []
 
 
 def test_at_the_output_limit_a_line_says_where_the_output_was_cut(site, page):

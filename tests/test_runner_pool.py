@@ -343,3 +343,26 @@ async def test_shutting_down_while_replacements_start_never_hangs(pool):
             await runner.shutdown_pool()
 
         assert runner.warm_pids() == []
+
+
+@pytest.mark.asyncio
+async def test_a_pool_without_memory_to_spare_keeps_nothing_warm_and_runs_still_run(pool, settings):
+    settings.SNIPPET_WARM_POOL_MB = 0
+
+    for _ in range(3):
+        events = await collect("print('cold')")
+        assert "".join(e["text"] for e in events if e["type"] == "stdout") == "cold\n"
+    await asyncio.sleep(0.5)
+
+    assert runner.warm_pids("python") == []
+
+
+@pytest.mark.asyncio
+async def test_the_pool_counts_the_memory_of_its_idle_processes_and_their_servers(pool):
+    await warm_up("python")
+    process = next(iter(runner.pool._pools[asyncio.get_running_loop()].unused))
+
+    resident_mb = runner.pool.tree_rss_kb(process.pid) / 1024
+
+    # bwrap, its init and a Python interpreter waiting for its code.
+    assert 5 < resident_mb < 100

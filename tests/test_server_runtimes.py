@@ -156,7 +156,7 @@ async def test_a_warm_postgresql_run_finds_its_server_already_up(settings):
     async for event in runner.run(code, "postgresql"):
         if event["type"] == "stdout" and first_output is None:
             first_output = time.monotonic() - started
-            assert event["text"] == "postgres\n"
+            assert event["text"].startswith("postgres")
 
     assert idle and not idle & set(runner.warm_pids("postgresql")), "the run started cold"
     assert first_output is not None and first_output < 1.0

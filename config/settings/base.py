@@ -237,6 +237,8 @@ SNIPPET_QUEUED_PER_CLIENT = env_int("SNIPPET_QUEUED_PER_CLIENT", 2)
 TRUSTED_PROXIES = env_networks("TRUSTED_PROXIES")
 # Sandboxed processes kept started, per runtime, so a run only hands its code over.
 SNIPPET_WARM_POOL = env_int("SNIPPET_WARM_POOL", 2)
+# ... as long as the idle ones hold less memory than this (a warm PostgreSQL run: ~95 MB).
+SNIPPET_WARM_POOL_MB = env_int("SNIPPET_WARM_POOL_MB", 1024)
 # Without a sandbox (macOS, no user namespaces) runs are refused unless this is on
 # and DEBUG is on too.
 SNIPPET_ALLOW_UNSAFE_LOCAL = env_bool("SNIPPET_ALLOW_UNSAFE_LOCAL", False)

@@ -37,12 +37,30 @@ def _kill_unused():
             pass
 
 
+def tree_rss_kb(pid):
+    """Resident memory of a process and its descendants in KiB (0 once it is gone)."""
+    total, todo = 0, [pid]
+    while todo:
+        current = todo.pop()
+        try:
+            with open(f"/proc/{current}/status") as status:
+                total += next((int(ln.split()[1]) for ln in status if ln.startswith("VmRSS:")), 0)
+            for task in os.listdir(f"/proc/{current}/task"):
+                with open(f"/proc/{current}/task/{task}/children") as children:
+                    todo += [int(child) for child in children.read().split()]
+        except (FileNotFoundError, ProcessLookupError, PermissionError):
+            pass
+    return total
+
+
 class WarmPool:
     """Up to `size` idle warm processes per runtime, for the event loop that made it.
 
-    A runtime is kept warm from its second run in the loop on: a loop that runs one snippet
-    and ends (asyncio.run() in a management command) would only pay for processes it never
-    uses. A keeper task starts replacements; cancelling it (shutdown_pool(), or the loop's
+    A new one starts only while the idle ones (their servers included) hold less than
+    SNIPPET_WARM_POOL_MB of memory, so the bound can be passed by one process at most.
+    A runtime is kept warm from its second run in the loop on: a loop that runs one
+    snippet and ends (asyncio.run() in a management command) would only pay for processes
+    it never uses. A keeper task starts replacements; cancelling it (shutdown_pool(), or the loop's
     own shutdown cancelling every task) kills every process not handed to a run.
     """
 
@@ -72,6 +90,10 @@ class WarmPool:
         self.changed.set()
         return process
 
+    def idle_mb(self):
+        """Resident memory of every idle process and what it started (a server), in MiB."""
+        return sum(tree_rss_kb(process.pid) for process in self.unused) / 1024
+
     def pids(self, runtime=None):
         runtimes = [runtime] if runtime else list(self.idle)
         return [process.pid for name in runtimes for process in self.idle.get(name, ())]
@@ -95,6 +117,7 @@ class WarmPool:
                         and len(self.idle[runtime]) < self.size
                         and self.limits[runtime] == limits
                         and loop.time() >= self.paused_until.get(runtime, 0)
+                        and self.idle_mb() < settings.SNIPPET_WARM_POOL_MB
                     ):
                         await self._start(runtime, limits)
                 pauses = [until - loop.time() for until in self.paused_until.values()]
