@@ -287,8 +287,10 @@ def postgresql_backend(query, user):
 # What a result shows (templates/glossary/search.html, _link.html): up to MAX_RESULTS rows
 # of each kind are fetched, so long texts no result shows (a topic's summary, a snippet's
 # highlighted code and output) are left in the database.
+# What a result shows (glossary/_link.html, the snippet listing): anything else loaded
+# later would cost a query per result.
 RESULT_FIELDS = {
-    Link: ("url", "domain", "title", "description", "group", "is_published"),
+    Link: ("url", "domain", "title", "description", "group", "is_published", "broken_since"),
     Snippet: ("title", "slug", "code", "language", "is_published"),
 }
 TOPIC_FIELDS = ("name", "slug", "letter", "aliases", "search_aliases", "is_published")
