@@ -48,14 +48,14 @@ sandbox: $(SANDBOX_VENV)/.installed
 migrate: install
 	$(PY) manage.py migrate --noinput
 
-seed: migrate
+seed: migrate sandbox
 	$(PY) manage.py loadseed
 	@# Fixture loads skip history: give each loaded object its first version.
 	$(PY) manage.py populate_history --auto > /dev/null
 	@# Readers without JavaScript see each snippet's last verified output.
 	-$(PY) manage.py verifysnippets --unverified
 
-run: seed sandbox editor
+run: seed editor
 	@echo "Serving the glossary at http://$(HOST):$(PORT)/ (Ctrl-C to stop)"
 	$(VENV)/bin/daphne -b $(HOST) -p $(PORT) config.asgi:application
 
