@@ -88,7 +88,7 @@ def template_database():
         manage = [sys.executable, str(base_dir / "manage.py")]
         build = [["migrate", "--no-input"]]
         if fixture.exists():
-            build.append(["loadseed"])
+            build.append(["loadseed", "--without-exercises"])
         for command in build:
             result = subprocess.run([*manage, *command, "-v", "0"], env=env, capture_output=True)
             if result.returncode != 0:

@@ -18,8 +18,18 @@ from django.utils import timezone
 from django.utils.text import slugify
 from simple_history import register
 
-from . import termlinks
-from .rendering import highlight_code, render_markdown
+from .. import termlinks
+from ..rendering import highlight_code, render_markdown
+from .choices import Language, Runtime
+from .exercises import (  # noqa: F401  (glossary.models names every model of the app)
+    Check,
+    CheckKind,
+    DataVariant,
+    Exercise,
+    ExerciseLanguage,
+    Hint,
+    WrongAnswer,
+)
 
 http_url_validator = URLValidator(schemes=["http", "https"])
 
@@ -379,23 +389,6 @@ class Link(DerivedFieldsMixin, models.Model):
             raise ValidationError({"url": "This topic already has a link to this URL."})
 
 
-class Language(models.TextChoices):
-    PYTHON = "python", "Python"
-    SQL = "sql", "SQL"
-    SHELL = "shell", "Shell"
-    JAVASCRIPT = "javascript", "JavaScript"
-    TEXT = "text", "Plain text"
-
-
-class Runtime(models.TextChoices):
-    PYTHON = "python", "Python (standard library)"
-    DJANGO = "django", "Django ORM"
-    POSTGRESQL = "postgresql", "PostgreSQL"
-    REDIS = "redis", "Redis"
-    MYSQL = "mysql", "MariaDB (MySQL)"
-    __empty__ = "Display only"
-
-
 class Verification(models.TextChoices):
     UNVERIFIED = "unverified", "Not verified"
     PASSING = "passing", "Passing"
@@ -577,9 +570,13 @@ class ContentRevision(models.Model):
         cls._last_read = (-cls.REUSE_SECONDS, 0)
 
 
+# What cached pages show.
+READERS_CONTENT = (Topic, Link, Snippet, Exercise, Hint, DataVariant, Check, WrongAnswer)
+
+
 @receiver([post_save, post_delete])
 def bump_revision_on_change(sender, **kwargs):
-    if sender in (Topic, Link, Snippet) and settings.TRACK_CONTENT_CHANGES:
+    if sender in READERS_CONTENT and settings.TRACK_CONTENT_CHANGES:
         ContentRevision.bump()
 
 
