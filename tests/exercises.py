@@ -4,7 +4,7 @@ import asyncio
 
 from glossary.checking import Spec, check
 from glossary.models import Check, DataVariant, Exercise, Hint, Topic, WrongAnswer
-from glossary.runner import LocalRuns
+from glossary.runner import LocalRuns, shutdown_pool
 
 
 def make_exercise(slug, *, checks, variants=(), wrong=(), hints=(), topic=None, **fields):
@@ -36,7 +36,10 @@ def run_checks(spec, *answers):
     """The events of checking each answer, all in one event loop."""
 
     async def all_of():
-        return [await events_of(spec, code) for code in answers]
+        try:
+            return [await events_of(spec, code) for code in answers]
+        finally:
+            await shutdown_pool()
 
     return asyncio.run(all_of())
 

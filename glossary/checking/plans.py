@@ -57,7 +57,12 @@ def postgresql_accesses(plan):
         if kind in ("Seq Scan", "Index Scan", "Index Only Scan", "Bitmap Index Scan"):
             index = node.get("Index Name")
             step = f"{kind} on {table}" + (f" using {index}" if index else "")
-            accesses.append(Access(table or "", index, kind == "Seq Scan", step))
+            # Without a condition an index scan reads the whole index: the planner's
+            # way round a table scan when it is told to avoid those (see child.explain).
+            if index and "Index Cond" not in node:
+                accesses.append(Access(table or "", None, True, step + " (all of it)"))
+            else:
+                accesses.append(Access(table or "", index, kind == "Seq Scan", step))
         for child in node.get("Plans", []):
             # A bitmap index scan names its index; the heap scan above it, the table.
             visit(child, table if kind == "Bitmap Heap Scan" else None)

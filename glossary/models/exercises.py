@@ -267,8 +267,9 @@ class Check(ExercisePart):
             return f"No sequential scan of {self.table}"
         if kind == CheckKind.USES_INDEX and self.table:
             return f"The plan uses an index of {self.table}"
-        if kind == CheckKind.ROWS and self.target:
-            return "The data afterwards equals the reference's"
+        if kind == CheckKind.ROWS:
+            label = "The data afterwards equals the reference's" if self.target else kind.label
+            return label + (", in order" if self.ordered else "")
         return kind.label
 
 
