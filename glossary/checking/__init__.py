@@ -36,6 +36,7 @@ __all__ = [
     "reference",
     "reference_problem",
     "remember",
+    "try_out",
 ]
 
 REFERENCE_CACHE_SECONDS = 7 * 24 * 3600
@@ -49,8 +50,8 @@ class Unfinished(Exception):
     never the answer's. The message says which."""
 
 
-def run_on(spec, code, data_set, runs, client=None, limits=None):
-    """The events of code's run on one data set."""
+def run_on(spec, code, data_set, runs, client=None, limits=None, probes=True):
+    """The events of code's run on one data set (probes: with the checks' probes)."""
     return runs.run(
         code,
         spec.runtime,
@@ -58,8 +59,15 @@ def run_on(spec, code, data_set, runs, client=None, limits=None):
         spec.language,
         limits,
         setup=data_set.setup,
-        probes=list(spec.probes),
+        probes=list(spec.probes) if probes else [],
     )
+
+
+async def try_out(spec, code, runs, client=None, limits=None):
+    """Run code on the visible data, unchecked: yield what the reader sees."""
+    run = run_on(spec, code, spec.data_sets[0], runs, client, limits, probes=False)
+    async for event in Outcome().follow(run):
+        yield event
 
 
 async def check(spec, code, runs, client=None, limits=None):
@@ -72,6 +80,9 @@ async def check(spec, code, runs, client=None, limits=None):
     if visible.error is not None:
         return
     try:
+        if spec.problems:
+            logger.error("Exercise %s: %s", spec.slug, "; ".join(spec.problems))
+            raise Unfinished(f"This exercise is broken: {'; '.join(spec.problems)}")
         answers = await outcomes(spec, code, runs, client, limits, visible)
         references = await reference(spec, runs)
     except Unfinished as unfinished:
