@@ -506,3 +506,36 @@ def test_plans_on_mariadb(db):
         False,
         "The plan reads all of item: item: ALL.",
     )
+
+
+def test_plans_on_sqlite_read_the_answers_own_in_memory_database(db):
+    sandbox()
+    exercise = make_exercise(
+        "index-the-customer",
+        runtime="python",
+        language="sql",
+        setup=ORDERS,
+        solution="CREATE INDEX orders_customer ON orders (customer);",
+        checks=[
+            {"kind": "uses_index", "target": "SELECT * FROM orders WHERE customer = 'ann'"},
+            {
+                "kind": "no_seq_scan",
+                "target": "SELECT * FROM orders WHERE customer = 'ann'",
+                "table": "orders",
+            },
+        ],
+    )
+
+    reference, wrong_column = run_checks(
+        spec_of(exercise),
+        exercise.solution,
+        "CREATE INDEX orders_amount ON orders (amount);",
+    )
+
+    assert results(reference)[1]["passed"] is True
+    checks, _ = results(wrong_column)
+    assert checks["The plan uses an index"] == (False, "The plan uses no index: SCAN orders.")
+    assert checks["No sequential scan of orders"] == (
+        False,
+        "The plan reads all of orders: SCAN orders.",
+    )

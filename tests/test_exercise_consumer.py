@@ -200,3 +200,24 @@ async def test_a_check_on_run_workers_carries_each_data_set_and_probe():
     assert passing[-1] == {"type": "verdict", "passed": True}
     (check,) = [e for e in failing if e["type"] == "check"]
     assert check["detail"].startswith("On the hidden data set “NULLs and ties”: ")
+
+
+async def test_stopping_a_check_after_its_run_ended_sends_only_the_verdict():
+    await database_sync_to_async(make_exercise)(
+        "slow-hidden-data",
+        runtime="python",
+        language="python",
+        solution="print(1)",
+        variants=[("slow", "import time\ntime.sleep(30)")],
+        checks=[{"kind": "output"}],
+    )
+    communicator = await connect("slow-hidden-data")
+
+    await communicator.send_json_to({"action": "check", "code": "print(1)"})
+    run = await events_until(communicator, ("exit",))
+    await communicator.send_json_to({"action": "cancel"})
+    stopped = await communicator.receive_json_from(timeout=10)
+    await communicator.disconnect()
+
+    assert run[-1]["reason"] == "ok"
+    assert stopped == {"type": "verdict", "passed": False, "message": "Stopped."}
