@@ -11,6 +11,7 @@ from config.asgi import application
 from glossary import runner
 from tests.conftest import require
 from tests.exercises import ORDERS, ORDERS_SOLUTION, ORDERS_VARIANTS, make_exercise
+from tests.test_run_workers import real_parts, redis_layer, worker  # noqa: F401 (fixtures)
 
 pytestmark = [pytest.mark.asyncio, pytest.mark.django_db(transaction=True)]
 ORIGIN = (b"origin", b"http://127.0.0.1:8000")
@@ -173,3 +174,29 @@ async def test_cancelling_a_check_ends_its_run_and_the_check(db):
         ("verdict", None),
     ]
     assert events[-1] == {"type": "verdict", "passed": False, "message": "Stopped."}
+
+
+@pytest.mark.usefixtures("worker")
+async def test_a_check_on_run_workers_carries_each_data_set_and_probe():
+    await database_sync_to_async(make_exercise)(
+        "on-workers",
+        runtime="python",
+        language="sql",
+        setup=ORDERS,
+        solution="DELETE FROM orders WHERE amount < 6;",
+        variants=ORDERS_VARIANTS,
+        checks=[{"kind": "rows", "target": "SELECT customer, amount FROM orders"}],
+    )
+    communicator = await connect("on-workers")
+
+    await communicator.send_json_to(
+        {"action": "check", "code": "DELETE FROM orders WHERE amount < 6;"}
+    )
+    passing = await events_until(communicator, ("verdict", "error"))
+    await communicator.send_json_to({"action": "check", "code": "DELETE FROM orders WHERE id = 2;"})
+    failing = await events_until(communicator, ("verdict", "error"))
+    await communicator.disconnect()
+
+    assert passing[-1] == {"type": "verdict", "passed": True}
+    (check,) = [e for e in failing if e["type"] == "check"]
+    assert check["detail"].startswith("On the hidden data set “NULLs and ties”: ")
