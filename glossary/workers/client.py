@@ -98,7 +98,12 @@ async def run_on_worker(code, runtime, client=None, language="python", limits=No
                 yield failed(str(failure))
                 break
             if batch is None:  # still waiting for a worker
-                if position != (position := await queue_position(layer, request["sent"])):
+                try:
+                    place = await queue_position(layer, request["sent"])
+                except LAYER_ERRORS:
+                    continue  # the next wait tells the reader, if Redis is gone
+                if place != position:
+                    position = place
                     yield queued_event(position)
                 continue
             worker = batch["worker"]
