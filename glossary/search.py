@@ -28,8 +28,6 @@ import snowballstemmer
 from django.contrib.postgres.search import (
     SearchQuery,
     SearchRank,
-    TrigramSimilarity,
-    TrigramWordSimilarity,
 )
 from django.core.cache import cache
 from django.db import connection
@@ -37,13 +35,12 @@ from django.db.models import (
     Case,
     ExpressionWrapper,
     F,
-    FloatField,
     IntegerField,
     Q,
     Value,
     When,
 )
-from django.db.models.functions import Greatest, Least, Length, Lower, Replace, Upper
+from django.db.models.functions import Least, Length, Lower, Replace
 
 from .caching import TIMEOUT, cached
 from .models import ContentRevision, Link, Snippet, Topic
@@ -278,7 +275,7 @@ def postgresql_backend(query, user):
     """
     text_query = SearchQuery(query, config=SEARCH_CONFIG, search_type="websearch")
     return (
-        _ranked_topics(query, text_query, user),
+        _ranked_topics(query, user),
         _ranked(Link, text_query, user),
         _ranked(Snippet, text_query, user),
     )
@@ -312,58 +309,74 @@ def _ranked(model, text_query, user):
     )
 
 
-def _ranked_topics(query, text_query, user):
+# Topics: the full-text matches, plus topics whose name or an alias looks like the words,
+# ranked by text rank, name similarity and being called the words. Written out rather than
+# built with the ORM: built anew for every search, its arms and lookups cost more than
+# running it. UPPER() so that the trigram indexes serve LIKE (trigrams ignore case).
+# Each arm is a query of its own in a UNION: under one OR the planner scans every row.
+TOPICS_SQL = """
+SELECT {fields},
+  ts_rank(search_vector, websearch_to_tsquery(%(config)s::regconfig, %(query)s)){score}
+  AS rank
+FROM glossary_topic
+WHERE id IN (
+  (SELECT id FROM glossary_topic
+   WHERE {visible} search_vector @@ websearch_to_tsquery(%(config)s::regconfig, %(query)s)
+   LIMIT %(limit)s){arms}
+)
+ORDER BY rank DESC, LOWER(name), id
+LIMIT %(limit)s
+"""
+NAME_ARM = """
+  UNION
+  SELECT id FROM glossary_topic
+  WHERE {visible} (UPPER(name) LIKE UPPER(%(like)s) OR UPPER(aliases) LIKE UPPER(%(like)s)
+    OR UPPER(search_aliases) LIKE UPPER(%(like)s))"""
+# Trigrams are made of letters and digits: without any, nothing is similar.
+TRIGRAM_ARM = """
+  UNION
+  SELECT id FROM glossary_topic
+  WHERE {visible} (UPPER(name) %% %(words)s OR UPPER(name) %%> %(words)s
+    OR UPPER(aliases) %%> %(words)s OR UPPER(search_aliases) %%> %(words)s)"""
+# How well the words match a part of a name or alias (empty aliases are NULL, which
+# GREATEST skips, so pg_trgm is not called on them), plus how much of the name they are:
+# "postgress" is in "PostgreSQL" as much as in "distributed PostgreSQL", but only one of
+# them is all PostgreSQL. Far above any rank and similarity: a topic called what was asked
+# for (its name, or an item of an alias list, as is_alias reads it) is first.
+NAME_SCORE = """
+  + GREATEST(word_similarity(%(words)s, name),
+      word_similarity(%(words)s, NULLIF(aliases, '')),
+      word_similarity(%(words)s, NULLIF(search_aliases, '')))
+  + similarity(name, %(words)s)
+  + CASE WHEN UPPER(name) = UPPER(%(phrase)s)
+      OR UPPER(%(phrase)s) = ANY(regexp_split_to_array(UPPER(aliases), ', ?'))
+      OR UPPER(%(phrase)s) = ANY(regexp_split_to_array(UPPER(search_aliases), ', ?'))
+    THEN 100.0 ELSE 0.0 END"""
+
+
+def _ranked_topics(query, user):
     """Topics matching the words, plus topics whose name or an alias looks like the words:
     trigram similarity ("postgress", "mongo db") or a plain substring ("gres", "🐘").
-    A topic called what was asked for comes first."""
-    visible = Topic.objects.visible_to(user).order_by().values("pk")
-    candidates = visible.filter(search_vector=text_query)[:MAX_RESULTS]
-    name_similarity = called = Value(0.0)
-    if words := " ".join(query_words(query)):
-        # UPPER() so that the trigram indexes also serve icontains, which Django writes as
-        # UPPER(column) LIKE UPPER(pattern); trigrams ignore case either way. Each arm is a
-        # query of its own in a UNION: under one OR the planner scans every row instead.
-        by_name = visible.alias(
-            upper_name=Upper("name"),
-            upper_aliases=Upper("aliases"),
-            upper_search_aliases=Upper("search_aliases"),
-        )
-        arms = [
-            by_name.filter(
-                Q(name__icontains=words)
-                | Q(aliases__icontains=words)
-                | Q(search_aliases__icontains=words)
-            )
-        ]
+    A topic called what was asked for comes first. One query (TOPICS_SQL)."""
+    words = " ".join(query_words(query))
+    visible = "" if user.is_staff else "is_published AND"
+    arms = ""
+    if words:
+        arms = NAME_ARM
         if any(char.isalnum() for char in words):
-            # Trigrams are made of letters and digits: without any, nothing is similar.
-            arms.append(
-                by_name.filter(
-                    Q(upper_name__trigram_similar=words)
-                    | Q(upper_name__trigram_word_similar=words)
-                    | Q(upper_aliases__trigram_word_similar=words)
-                    | Q(upper_search_aliases__trigram_word_similar=words)
-                )
-            )
-        candidates = candidates.union(*arms)
-        # How well the words match a part of a name or alias, plus how much of the name
-        # they are: "postgress" is in "PostgreSQL" as much as in "distributed PostgreSQL",
-        # but only one of them is all PostgreSQL.
-        name_similarity = Greatest(
-            TrigramWordSimilarity(words, "name"),
-            TrigramWordSimilarity(words, "aliases"),
-            TrigramWordSimilarity(words, "search_aliases"),
-        ) + TrigramSimilarity("name", words)
-        # Far above any rank and similarity: a topic called what was asked for is first.
-        phrase = " ".join(distinct_words(query))
-        called = Case(When(names_topic(phrase), then=Value(100.0)), default=Value(0.0))
-    score = ExpressionWrapper(
-        SearchRank(F("search_vector"), text_query) + name_similarity + called,
-        output_field=FloatField(),
+            arms += TRIGRAM_ARM
+    sql = TOPICS_SQL.format(
+        fields=", ".join(("id", *TOPIC_FIELDS, "summary_html", "unlinked_terms")),
+        score=NAME_SCORE if words else "",
+        arms=arms.format(visible=visible),
+        visible=visible,
     )
-    return list(
-        Topic.objects.filter(pk__in=candidates)
-        .only(*TOPIC_FIELDS, "summary_html", "unlinked_terms")
-        .annotate(rank=score)
-        .order_by("-rank", Lower("name"), "pk")[:MAX_RESULTS]
-    )
+    params = {
+        "config": SEARCH_CONFIG,
+        "query": query,
+        "limit": MAX_RESULTS,
+        "words": words,
+        "like": f"%{connection.ops.prep_for_like_query(words)}%",
+        "phrase": " ".join(distinct_words(query)),
+    }
+    return list(Topic.objects.raw(sql, params))

@@ -26,7 +26,6 @@ import redis
 from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 from channels.testing import WebsocketCommunicator
-from channels.worker import Worker
 from websockets.asyncio.client import connect as websocket_connect
 
 from config.asgi import application
@@ -34,6 +33,7 @@ from glossary import runner
 from glossary.models import Snippet, Topic
 from glossary.workers import protocol
 from glossary.workers.client import Replies, next_batch
+from glossary.workers.worker import RunWorker
 from tests.conftest import require
 from tests.processes import exec_with_marker, processes_with, until_gone
 from tests.test_runner_sql_events import MALFORMED, printing_malformed_records, strict_json
@@ -106,8 +106,8 @@ async def redis_layer(real_parts, settings):
 
 @pytest_asyncio.fixture
 async def worker(redis_layer):
-    """`runworker snippet-runs` in this event loop: channels' Worker on one listener."""
-    server = Worker(application, [protocol.RUNS_CHANNEL], get_channel_layer())
+    """`runworker snippet-runs` in this event loop: its Worker on one listener."""
+    server = RunWorker(application, [protocol.RUNS_CHANNEL], get_channel_layer())
     listening = asyncio.create_task(server.listener(protocol.RUNS_CHANNEL))
     yield server
     instances = [details["future"] for details in server.application_instances.values()]
@@ -245,6 +245,57 @@ class TestThroughTheConsumer:
         assert stdout(events) == "".join(MALFORMED.values()) + "after\n"
 
 
+@pytest.fixture
+def one_slot(settings, monkeypatch):
+    settings.SNIPPET_RUN_SLOTS = 1
+    monkeypatch.setattr(runner.slots, "_default_slots", None)
+
+
+@pytest.mark.usefixtures("one_slot", "worker")
+class TestWhileEveryWorkerIsBusy:
+    pytestmark = consumer_test
+
+    async def test_a_run_waits_its_turn_told_its_place_then_runs(self):
+        await make_snippet(SLEEPER, "busy")
+        await make_snippet("print('next')", "next")
+        busy, waiting = await connect("busy"), await connect("next")
+        await busy.send_json_to({"action": "run"})
+        assert (await busy.receive_json_from(timeout=5))["type"] == "start"
+
+        await waiting.send_json_to({"action": "run"})
+        queued = await waiting.receive_json_from(timeout=protocol.QUEUE_POLL_SECONDS + 2)
+        await busy.disconnect()
+        events = await events_until_end(waiting)
+        await waiting.disconnect()
+
+        assert queued == {"type": "queued", "position": 1}
+        assert events[0]["type"] == "start"
+        assert stdout(events) == "next\n"
+
+    async def test_a_run_its_reader_left_while_it_waited_never_runs(self, caplog):
+        caplog.set_level("INFO", logger="glossary.workers.worker")
+        await make_snippet(SLEEPER, "busy")
+        await make_snippet("print('left')", "left")
+        busy, leaving = await connect("busy"), await connect("left")
+        await busy.send_json_to({"action": "run"})
+        assert (await busy.receive_json_from(timeout=5))["type"] == "start"
+        await leaving.send_json_to({"action": "run"})
+        assert (await leaving.receive_json_from(timeout=5))["type"] == "queued"
+        await leaving.disconnect()
+
+        await busy.disconnect()
+        # The worker is free: it takes the withdrawn request off the queue and drops it.
+        layer = get_channel_layer()
+        connection = layer.connection(layer.consistent_hash(protocol.RUNS_CHANNEL))
+        async with asyncio.timeout(5):
+            while await connection.zcard(layer.prefix + protocol.RUNS_CHANNEL):
+                await asyncio.sleep(0.05)
+        await asyncio.sleep(0.2)
+
+        # Only the busy run was ever taken.
+        assert caplog.text.count("Took run") == 1
+
+
 @pytest.mark.usefixtures("redis_layer")
 class TestWhenRunsCannotBeHandedOver:
     pytestmark = consumer_test
@@ -294,7 +345,7 @@ async def test_a_reader_slow_to_read_is_not_told_a_finished_run_was_lost(redis_l
     connection, key = protocol.claim_of(layer, run_id)
     await connection.set(key, protocol.FINISHED, ex=protocol.CLAIM_SECONDS)
     replies = Replies(layer, channel)
-    waiting = asyncio.create_task(next_batch(replies, run_id, picked_up=True))
+    waiting = asyncio.create_task(next_batch(replies, run_id))
 
     await asyncio.sleep(protocol.SILENCE_SECONDS + 0.5)
     still_waiting = not waiting.done()
@@ -323,7 +374,7 @@ class Site:
         self.directory = directory
         self.prefix = unique_prefix()
         self.markers = {
-            name: f"worker-site-{name}-{uuid.uuid4().hex}" for name in ("cancel", "kill")
+            name: f"worker-site-{name}-{uuid.uuid4().hex}" for name in ("cancel", "kill", "long")
         }
         self.env = {
             **os.environ,
@@ -339,6 +390,8 @@ class Site:
             # Every run here comes from one address.
             "SNIPPET_RUNS_PER_CLIENT": "100",
             "SNIPPET_QUEUED_PER_CLIENT": "100",
+            # One run at a time per worker: a busy worker is one with a run going.
+            "SNIPPET_RUN_SLOTS": "1",
         }
         self.workers = []
         self.daphne = None
@@ -347,6 +400,7 @@ class Site:
     def start(self):
         snippets = {
             "counter": COUNTER,
+            "short": "print('short')",
             **{name: exec_with_marker(marker, SLEEPER) for name, marker in self.markers.items()},
         }
         manage = [sys.executable, "manage.py"]
@@ -473,6 +527,29 @@ async def test_twenty_concurrent_runs_arrive_complete_on_both_workers(site):
 
 
 @pytest.mark.asyncio
+async def test_short_runs_go_to_the_idle_worker_not_behind_a_long_run(site):
+    marker = site.markers["long"]
+    async with websocket_connect(site.url("long"), origin=site.origin) as long_run:
+        await long_run.send(json.dumps({"action": "run"}))
+        assert json.loads(await long_run.recv())["type"] == "start"
+        assert "ready" in json.loads(await long_run.recv())["text"]
+        [pid] = processes_with(marker)
+        busy = worker_of(pid, site.running_workers())
+        [idle] = [process for process in site.running_workers() if process is not busy]
+        taken_before = runs_taken(idle)
+
+        started = time.monotonic()
+        runs = await asyncio.gather(*(site.run("short", timeout=8) for _ in range(6)))
+        took = time.monotonic() - started
+        long_still_running = processes_with(marker) != []
+
+    assert [events[-1]["reason"] for events in runs] == ["ok"] * 6
+    assert runs_taken(idle) - taken_before == 6
+    assert long_still_running
+    assert took < 5
+
+
+@pytest.mark.asyncio
 async def test_cancel_through_a_worker_kills_the_process(site):
     marker = site.markers["cancel"]
     async with websocket_connect(site.url("cancel"), origin=site.origin) as socket:
@@ -573,7 +650,7 @@ async def test_redis_going_away_mid_run_ends_the_run_with_an_error(
     }
     marker = f"worker-redis-gone-{uuid.uuid4().hex}"
     await make_snippet(exec_with_marker(marker, SLEEPER))
-    server = Worker(application, [protocol.RUNS_CHANNEL], get_channel_layer())
+    server = RunWorker(application, [protocol.RUNS_CHANNEL], get_channel_layer())
     listening = asyncio.create_task(server.listener(protocol.RUNS_CHANNEL))
     communicator = await connect()
     try:

@@ -32,8 +32,9 @@ INSTALLED_APPS = [
     "django.contrib.sitemaps",
     "django.contrib.postgres",
     "django_extensions",
-    "channels",
+    # Before channels: glossary's runworker (a worker that balances runs) replaces its own.
     "glossary",
+    "channels",
     "examples",
     "axes",
 ]

@@ -19,6 +19,13 @@ Redis channel layer, so any number of each can share one Redis:
 - run.cancel {run, reply_to}: sent to that worker; it kills the run's processes and
   answers run.stopped on the run's reply channel.
 
+A worker takes a request off "snippet-runs" only while one of its run slots is free, so
+runs wait in Redis, oldest first, until any worker has room, never behind a busy worker's
+runs while another is idle; the reader gets queued events with its place meanwhile.
+Workers say in Redis that they are listening: a reader is told within PICKUP_SECONDS
+that no worker is there, but waits up to QUEUE_SECONDS for busy ones. A reader who stops
+waiting withdraws the run, so no worker takes it later.
+
 A worker takes a run by claiming it in Redis, and renews the claim while the run goes on.
 When the reader has heard nothing for a while, the claim tells a worker that is gone (or
 never came) from a Daphne process that is only slow to read its messages under load.

@@ -9,20 +9,27 @@ from channels.exceptions import ChannelFull
 from channels.layers import get_channel_layer
 
 from glossary.runner import error_event, lost_event
+from glossary.runner.events import queued_event
 
 from .protocol import (
+    BUSY,
     GAP,
     LAYER_ERRORS,
     LOST,
     NO_WORKER,
     PICKUP_SECONDS,
     QUEUE_FULL,
+    QUEUE_POLL_SECONDS,
+    QUEUE_SECONDS,
     RUNS_CHANNEL,
     SILENCE_SECONDS,
     STOP_SECONDS,
     UNREACHABLE,
     claim_state,
+    queue_position,
     send,
+    withdraw,
+    workers_listening,
 )
 
 logger = logging.getLogger(__name__)
@@ -46,7 +53,8 @@ async def run_on_worker(
     """Hand a run to a run worker and yield its events as they arrive.
 
     The same events and contract as runner.run_queued(): closing the generator (or
-    cancelling its task) stops the run, and returns once the worker has killed it.
+    cancelling its task) stops the run, and returns once the worker has killed it. While
+    every worker is busy the run waits in Redis, with queued events as its place changes.
     setup, probes: an exercise's run (see runner.run).
     """
     layer = get_channel_layer()
@@ -76,7 +84,7 @@ async def run_on_worker(
         return
 
     replies = Replies(layer, reply_to)
-    worker, seq, started = None, 0, None
+    worker, seq, started, position = None, 0, None, None
 
     def failed(message):
         """Before start nothing ran (an error); after it, the run ends with an exit."""
@@ -87,10 +95,22 @@ async def run_on_worker(
     try:
         while True:
             try:
-                batch = await next_batch(replies, run_id, picked_up=worker is not None)
+                if worker is None:
+                    batch = await first_batch(replies, run_id, request["sent"])
+                else:
+                    batch = await next_batch(replies, run_id)
             except RunFailed as failure:
                 yield failed(str(failure))
                 break
+            if batch is None:  # still waiting for a worker
+                try:
+                    place = await queue_position(layer, request["sent"])
+                except LAYER_ERRORS:
+                    continue  # the next wait tells the reader, if Redis is gone
+                if place != position:
+                    position = place
+                    yield queued_event(position)
+                continue
             worker = batch["worker"]
             if batch["seq"] != seq:
                 yield failed(GAP)
@@ -107,6 +127,7 @@ async def run_on_worker(
             await stop_on_worker(replies, worker, run_id, wait=False)
     except (GeneratorExit, asyncio.CancelledError):
         # The reader pressed Stop or left.
+        worker = worker or await taken_by(replies, run_id)
         if worker:
             await stop_on_worker(replies, worker, run_id)
         raise
@@ -142,20 +163,74 @@ class Replies:
             self.pending.cancel()
 
 
-async def next_batch(replies, run_id, picked_up):
-    """The run's next batch of events; RunFailed if its worker is gone or never came."""
+async def first_batch(replies, run_id, sent):
+    """The run's first batch once a worker has taken it, or None, now and then, while
+    every worker is busy.
+
+    RunFailed, and the run is withdrawn so that no worker takes it later, when no worker
+    has been listening for PICKUP_SECONDS, or all have been busy for QUEUE_SECONDS.
+    """
     try:
         while True:
-            batch = await replies.next(SILENCE_SECONDS if picked_up else PICKUP_SECONDS)
+            waited = time.time() - sent
+            # Wake up at PICKUP_SECONDS exactly: a reader without workers is told on time.
+            wait = QUEUE_POLL_SECONDS if waited >= PICKUP_SECONDS else PICKUP_SECONDS - waited
+            batch = await replies.next(min(QUEUE_POLL_SECONDS, wait))
             if batch is not None:
                 return batch
             state = await claim_state(replies.layer, run_id)
-            if state != "alive":
-                raise RunFailed(NO_WORKER if state is None and not picked_up else LOST)
+            if state == "alive":
+                return await next_batch(replies, run_id)
+            if state == "gone":
+                raise RunFailed(LOST)
+            waited = time.time() - sent
+            if waited >= QUEUE_SECONDS:
+                failure = BUSY
+            elif await workers_listening(replies.layer):
+                return None
+            elif waited >= PICKUP_SECONDS:
+                failure = NO_WORKER
+            else:
+                continue  # a worker may be starting
+            if await withdraw(replies.layer, run_id):
+                raise RunFailed(failure)
+            # A worker took it after all.
+            return await next_batch(replies, run_id)
+    except LAYER_ERRORS:
+        logger.exception("Lost the channel layer during run %s.", run_id)
+        raise RunFailed(UNREACHABLE) from None
+
+
+async def next_batch(replies, run_id):
+    """The run's next batch of events; RunFailed if its worker is gone."""
+    try:
+        while True:
+            batch = await replies.next(SILENCE_SECONDS)
+            if batch is not None:
+                return batch
+            if await claim_state(replies.layer, run_id) != "alive":
+                raise RunFailed(LOST)
             # Alive: this process is only slow to read its messages; wait on.
     except LAYER_ERRORS:
         logger.exception("Lost the channel layer during run %s.", run_id)
         raise RunFailed(UNREACHABLE) from None
+
+
+async def taken_by(replies, run_id):
+    """For a reader who leaves before a worker took the run: None once it is withdrawn,
+    or the worker that has just taken it."""
+    try:
+        if await withdraw(replies.layer, run_id):
+            return None
+        give_up = time.monotonic() + STOP_SECONDS
+        while time.monotonic() < give_up:
+            message = await replies.next(give_up - time.monotonic())
+            if message and message["type"] == "run.events":
+                return message["worker"]
+    except LAYER_ERRORS:
+        pass
+    logger.warning("Run %s: could not learn which worker took it, to stop it.", run_id)
+    return None
 
 
 async def stop_on_worker(replies, worker, run_id, wait=True):

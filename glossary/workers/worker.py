@@ -1,12 +1,16 @@
-"""The worker side: `manage.py runworker snippet-runs` takes runs off the shared channel,
-drives the runner and sends the events back in batches."""
+"""The worker side: `manage.py runworker snippet-runs` takes runs off the shared channel
+while it has a free run slot, drives the runner and sends the events back in batches."""
 
 import asyncio
 import logging
+import signal
 import time
+import uuid
 
 from channels.consumer import AsyncConsumer
 from channels.exceptions import ChannelFull
+from channels.worker import Worker
+from django.conf import settings
 
 from glossary import runner
 
@@ -21,8 +25,10 @@ from .protocol import (
     LAYER_ERRORS,
     RENEW_SECONDS,
     RUNNING,
+    RUNS_CHANNEL,
     SEND_SECONDS,
     STALE_SECONDS,
+    advertise,
     claim_of,
     send,
 )
@@ -93,28 +99,91 @@ class Outbox:
         self.due = self.last_sent + HEARTBEAT_SECONDS
 
 
+class RunWorker(Worker):
+    """channels' Worker (`manage.py runworker`), except that it takes a request off
+    RUNS_CHANNEL only while one of its SNIPPET_RUN_SLOTS is free.
+
+    Runs wait in Redis, in the order they were sent, until some worker has room: never in
+    a busy worker's queue while another worker is idle. The consumer frees the slot when
+    the run ends (scope["free_slots"]). While listening, the worker says so in Redis, so a
+    reader waiting in the queue can tell busy workers from none.
+    """
+
+    async def handle(self):
+        listeners = [asyncio.ensure_future(self.listener(channel)) for channel in self.channels]
+
+        def stop():
+            for listener in listeners:
+                listener.cancel()
+
+        loop = asyncio.get_running_loop()
+        for number in (signal.SIGTERM, signal.SIGINT):
+            # Stopped, a worker leaves at once: waiting readers must not count on it.
+            loop.add_signal_handler(number, stop)
+        for result in await asyncio.gather(*listeners, return_exceptions=True):
+            if isinstance(result, Exception):
+                raise result
+        logger.info("Stopped: runs still going on this worker are killed.")
+
+    async def listener(self, channel):
+        if channel != RUNS_CHANNEL:
+            return await super().listener(channel)
+        free_slots = asyncio.Semaphore(settings.SNIPPET_RUN_SLOTS)
+        scope = {"type": "channel", "channel": channel, "free_slots": free_slots}
+        presence = asyncio.create_task(advertise(self.channel_layer, uuid.uuid4().hex))
+        try:
+            while True:
+                await free_slots.acquire()
+                message = await self.channel_layer.receive(channel)
+                if message.get("type") != "run.request":
+                    logger.warning("Ignored a %r message on %s.", message.get("type"), channel)
+                    free_slots.release()
+                    continue
+                await self.get_or_create_application_instance(channel, scope).put(message)
+        finally:
+            presence.cancel()
+            await asyncio.gather(presence, return_exceptions=True)
+
+
 class RunWorkerConsumer(AsyncConsumer):
     """Runs snippets for Daphne processes: `manage.py runworker snippet-runs`.
 
     Each worker process has one instance: it takes requests off the shared snippet-runs
     channel and cancels on its own channel. Every run is a task driving
-    runner.run_queued(), so this worker's run slots and queue apply.
+    runner.run_queued(), so this worker's run slots and each client's share apply.
     """
 
     def __init__(self):
         self.runs = {}
 
+    def free_slot(self, *_):
+        """Let RunWorker take another request (channels' own Worker takes them all)."""
+        if free_slots := self.scope.get("free_slots"):
+            free_slots.release()
+
     async def run_request(self, message):
+        task = None
+        try:
+            task = await self.take(message)
+        finally:
+            if task is None:
+                self.free_slot()
+            else:
+                task.add_done_callback(self.free_slot)
+
+    async def take(self, message):
+        """The task serving the requested run, or None if another worker took it, or its
+        reader stopped waiting."""
         run_id = message["run"]
         if time.time() - message["sent"] > STALE_SECONDS:
             logger.warning("Dropped run %s: its reader stopped waiting for a worker.", run_id)
-            return
+            return None
         try:
             if not await self.claim(run_id):
-                return
+                return None
         except LAYER_ERRORS:
             logger.exception("Could not claim run %s.", run_id)
-            return
+            return None
         logger.info("Took run %s", run_id)
         task = asyncio.create_task(
             self.serve(
@@ -130,6 +199,7 @@ class RunWorkerConsumer(AsyncConsumer):
         )
         self.runs[run_id] = task
         task.add_done_callback(lambda _: self.runs.pop(run_id, None))
+        return task
 
     async def claim(self, run_id):
         """Whether this worker is the first to take the run (see claim_of)."""
