@@ -51,13 +51,16 @@ def test_unknown_slugs_are_a_clear_error(snippet):
         call_command("verifysnippets", "hello", "missing")
 
 
+# A sandbox per published snippet, well over a hundred of them, several with servers.
+@pytest.mark.timeout(600)
 def test_every_runnable_seed_snippet_passes_in_the_sandbox(db):
     call_command("loaddata", "glossary", "examples", verbosity=0)
 
     call_command("verifysnippets")
 
-    runnable = Snippet.objects.published().runnable()
-    assert runnable.count() >= 25
+    published = Snippet.objects.published()
+    runnable = published.runnable()
+    assert runnable.count() >= 0.9 * published.count()
     assert set(runnable.values_list("verification", flat=True)) == {Verification.PASSING}
 
 
