@@ -771,8 +771,10 @@ class Share(models.Model):
 
     id = models.CharField(primary_key=True, max_length=16, default=new_share_id, editable=False)
     runtime = models.CharField(max_length=16, choices=Runtime)
+    language = models.CharField(max_length=16, choices=Language, default=Language.PYTHON)
     code = models.TextField()
-    # The same runtime and code shared twice is one share: looked up by this digest.
+    # The same code in the same runtime and language shared twice is one share: looked up
+    # by this digest.
     digest = models.CharField(max_length=64, unique=True, editable=False)
     created = models.DateTimeField(auto_now_add=True)
     last_viewed = models.DateTimeField(default=timezone.now, editable=False)
@@ -791,12 +793,12 @@ class Share(models.Model):
         return f"{self.get_runtime_display()}: {self.code[:60]}"
 
     def save(self, **kwargs):
-        self.digest = self.digest_of(self.runtime, self.code)
+        self.digest = self.digest_of(self.runtime, self.language, self.code)
         super().save(**kwargs)
 
     def get_absolute_url(self):
         return reverse("glossary:play-share", args=[self.pk])
 
     @staticmethod
-    def digest_of(runtime, code):
-        return hashlib.sha256(f"{runtime}\0{code}".encode()).hexdigest()
+    def digest_of(runtime, language, code):
+        return hashlib.sha256(f"{runtime}\0{language}\0{code}".encode()).hexdigest()
