@@ -91,7 +91,7 @@ CHOICES = [
     Choice(
         Runtime.DJANGO,
         Language.SQL,
-        "SQL on the glossary's own data (SQLite)",
+        "SQL on the glossary's data (SQLite)",
         "SELECT name, slug FROM glossary_topic\nWHERE name LIKE 'P%'\nORDER BY name\nLIMIT 5;\n",
     ),
     Choice(
