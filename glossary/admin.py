@@ -538,11 +538,11 @@ class ReaderReportAdmin(admin.ModelAdmin):
 class ShareAdmin(admin.ModelAdmin):
     """Code readers shared from the playground: staff review it and delete what must go."""
 
-    list_display = ("id", "runtime", "first_line", "created", "last_viewed", "views")
-    list_filter = ("runtime",)
+    list_display = ("id", "runtime", "language", "first_line", "created", "last_viewed", "views")
+    list_filter = ("runtime", "language")
     search_fields = ("id", "code")
     date_hierarchy = "created"
-    readonly_fields = ("id", "runtime", "code", "created", "last_viewed", "views")
+    readonly_fields = ("id", "runtime", "language", "code", "created", "last_viewed", "views")
 
     def has_add_permission(self, request):
         return False

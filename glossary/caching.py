@@ -8,6 +8,7 @@ import time
 import zlib
 
 import redis
+from django.conf import settings
 from django.core.cache import cache
 from django.http import HttpResponse
 from django.middleware.csp import get_nonce
@@ -19,6 +20,14 @@ from .models import ContentRevision
 from .outages import Outage
 
 TIMEOUT = 60 * 60
+# Settings a reader's page shows (the editor or "turned off", the limits next to Run): a
+# page is stored per their values, so a change shows at once, even in a shared Redis.
+PAGE_SETTINGS = (
+    "SNIPPET_READER_CODE",
+    "SNIPPET_READER_LIMITS",
+    "SNIPPET_LIMITS",
+    "SNIPPET_RUNTIME_LIMITS",
+)
 ACCEPTS_GZIP = _lazy_re_compile(r"\bgzip\b")
 # A gzip member's header (no name, no time) and a deflate stream's final, empty block.
 GZIP_HEADER = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff"
@@ -92,11 +101,11 @@ def cache_page_for_readers(view=None, *, query=()):
     """Serve a reader the page rendered for the current content revision, if any.
 
     Staff see drafts, so their pages are never stored or served from the cache. Only
-    successful pages are stored; the key changes whenever content does. The key holds
-    the path and only the query parameters named in query (those the view reads), so
-    made-up parameters cannot fill the cache with copies of one page. Readers' browsers
-    revalidate with ETag or Last-Modified and get 304 Not Modified, without rendering,
-    while the page is unchanged.
+    successful pages are stored; the key changes whenever content or PAGE_SETTINGS do.
+    The key holds the path and only the query parameters named in query (those the view
+    reads), so made-up parameters cannot fill the cache with copies of one page. Readers'
+    browsers revalidate with ETag or Last-Modified and get 304 Not Modified, without
+    rendering, while the page is unchanged.
 
     If the cache cannot be reached the page is rendered as if nothing were cached.
     """
@@ -108,7 +117,8 @@ def cache_page_for_readers(view=None, *, query=()):
         if request.method not in ("GET", "HEAD") or request.user.is_staff:
             return view(request, *args, **kwargs)
         params = [(name, request.GET.getlist(name)) for name in query]
-        path = hashlib.sha256(repr((request.path, params)).encode()).hexdigest()
+        shown = [getattr(settings, name) for name in PAGE_SETTINGS]
+        path = hashlib.sha256(repr((request.path, params, shown)).encode()).hexdigest()
         key = f"page:{ContentRevision.current()}:{path}"
         nonce = str(get_nonce(request))
         if (page := cached(cache.get, key)) is None:

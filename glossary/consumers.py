@@ -416,7 +416,8 @@ class GuardedConnection:
 
 
 class PlaygroundRunConsumer(SnippetRunConsumer):
-    """Runs readers' code in the runtime the socket names: /ws/play/<runtime>/."""
+    """Runs readers' code as the playground choice the socket names: /ws/play/<runtime>/,
+    where runtime is a choice's key (python, python-sql, postgresql-sql...)."""
 
     async def connect(self):
         self.runtime = self.scope["url_route"]["kwargs"]["runtime"]
@@ -424,12 +425,13 @@ class PlaygroundRunConsumer(SnippetRunConsumer):
         await self.open()
 
     async def job(self, message):
-        runtimes = [runtime.value for runtime in playground.available_runtimes()]
-        if self.runtime not in runtimes:
-            return f"There is no runtime {self.runtime!r} here; use one of {', '.join(runtimes)}."
+        choice = playground.find(self.runtime)
+        if choice is None:
+            keys = ", ".join(choice.key for choice in playground.available_choices())
+            return f"There is no runtime {self.runtime!r} here; use one of {keys}."
         if "code" not in message:
             return 'Send the code to run: {"action": "run", "code": "print(1)"}.'
-        return reader_job(message["code"], self.runtime, playground.starter(self.runtime).language)
+        return reader_job(message["code"], choice.runtime.value, choice.language.value)
 
 
 class ExerciseConsumer(SnippetRunConsumer):

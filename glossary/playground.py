@@ -1,7 +1,8 @@
-"""Readers' own code: which runtimes the playground offers, their starters, reader limits.
+"""Readers' own code: what the playground offers, with a starter for each; reader limits.
 
-The runtimes come from the runner's list (in the model's order, with its labels), so a new
-runtime appears in the playground without changes here; a starter is optional.
+The playground offers choices: code in a language (Python or SQL) run by a runtime. Every
+runtime of the runner has at least its Python choice (a test checks it), and those whose
+database SQL reaches have an SQL choice as well.
 """
 
 import dataclasses
@@ -14,46 +15,119 @@ from .models import Language, Runtime
 
 
 @dataclasses.dataclass(frozen=True)
-class Starter:
-    language: str
-    code: str
+class Choice:
+    """One entry of the playground's picker."""
+
+    runtime: Runtime
+    language: Language
+    label: str
+    starter: str
+
+    @property
+    def key(self):
+        """Its name in the picker, the socket's path (/ws/play/<key>/) and ?runtime=: the
+        runtime's own name for Python code, else runtime-language (python-sql)."""
+        if self.language == Language.PYTHON:
+            return self.runtime.value
+        return f"{self.runtime.value}-{self.language.value}"
 
 
-STARTERS = {
-    Runtime.PYTHON: Starter(
+FRUIT = "('apple', 0.50), ('pear', 0.70), ('plum', 0.30)"
+CHOICES = [
+    Choice(
+        Runtime.PYTHON,
         Language.PYTHON,
+        Runtime.PYTHON.label,
         'import sqlite3\n\ndb = sqlite3.connect(":memory:")\n'
         'db.execute("CREATE TABLE fruit (name TEXT, price REAL)")\n'
         'db.executemany("INSERT INTO fruit VALUES (?, ?)", [("apple", 0.5), ("pear", 0.7)])\n'
         'for row in db.execute("SELECT name, price FROM fruit ORDER BY price DESC"):\n'
         "    print(row)\n",
     ),
-    Runtime.DJANGO: Starter(
+    Choice(
+        Runtime.DJANGO,
         Language.PYTHON,
+        Runtime.DJANGO.label,
         "from glossary.models import Topic\n\n"
         'for topic in Topic.objects.filter(name__startswith="P")[:5]:\n'
         "    print(topic.name)\n",
     ),
-    Runtime.POSTGRESQL: Starter(
+    Choice(
+        Runtime.POSTGRESQL,
         Language.PYTHON,
+        Runtime.POSTGRESQL.label,
         "import psycopg\n\nwith psycopg.connect() as db:\n"
         '    print(db.execute("SELECT version()").fetchone()[0])\n',
     ),
-}
-DEFAULT_STARTER = Starter(Language.PYTHON, 'print("Hello from the sandbox")\n')
+    Choice(
+        Runtime.REDIS,
+        Language.PYTHON,
+        Runtime.REDIS.label,
+        "import os\n\nimport redis\n\n"
+        'r = redis.Redis.from_url(os.environ["REDIS_URL"], decode_responses=True)\n'
+        'r.set("greeting", "hello")\nr.incr("visits")\n'
+        'print(r.get("greeting"), r.get("visits"))\n',
+    ),
+    Choice(
+        Runtime.MYSQL,
+        Language.PYTHON,
+        Runtime.MYSQL.label,
+        "import os\n\nimport pymysql\n\n"
+        'db = pymysql.connect(unix_socket=os.environ["MYSQL_UNIX_PORT"], user="root", '
+        'database="learn")\n'
+        "with db.cursor() as cursor:\n"
+        '    cursor.execute("SELECT VERSION()")\n'
+        "    print(cursor.fetchone()[0])\n"
+        "db.close()\n",
+    ),
+    Choice(
+        Runtime.PYTHON,
+        Language.SQL,
+        "SQL on SQLite",
+        "CREATE TABLE fruit (name TEXT, price REAL);\n"
+        f"INSERT INTO fruit VALUES {FRUIT};\n"
+        "SELECT name, price FROM fruit ORDER BY price DESC;\n",
+    ),
+    Choice(
+        Runtime.DJANGO,
+        Language.SQL,
+        "SQL on the glossary's data (SQLite)",
+        "SELECT name, slug FROM glossary_topic\nWHERE name LIKE 'P%'\nORDER BY name\nLIMIT 5;\n",
+    ),
+    Choice(
+        Runtime.POSTGRESQL,
+        Language.SQL,
+        "SQL on PostgreSQL",
+        "CREATE TABLE fruit (name text PRIMARY KEY, price numeric(5, 2));\n"
+        f"INSERT INTO fruit VALUES {FRUIT};\n"
+        "SELECT name, price, rank() OVER (ORDER BY price DESC) FROM fruit;\n",
+    ),
+    Choice(
+        Runtime.MYSQL,
+        Language.SQL,
+        "SQL on MariaDB",
+        "CREATE TABLE fruit (name VARCHAR(20) PRIMARY KEY, price DECIMAL(5, 2));\n"
+        f"INSERT INTO fruit VALUES {FRUIT};\n"
+        "SELECT name, price FROM fruit ORDER BY price DESC;\n",
+    ),
+]
 
 
-def available_runtimes():
-    """The runtimes readers can run here: those whose software this server has."""
+def available_choices():
+    """The choices readers can run here: those whose runtime's software this server has."""
     return [
-        runtime
-        for runtime in Runtime
-        if runtime.value in runner.RUNTIMES and not runner.unavailable(runtime.value)
+        choice
+        for choice in CHOICES
+        if choice.runtime.value in runner.RUNTIMES and not runner.unavailable(choice.runtime.value)
     ]
 
 
-def starter(runtime):
-    return STARTERS.get(runtime, DEFAULT_STARTER)
+def find(key=None, *, runtime=None, language=None):
+    """The available choice called key, or the one of runtime and language; else None."""
+    for choice in available_choices():
+        if choice.key == key or (choice.runtime, choice.language) == (runtime, language):
+            return choice
+    return None
 
 
 def reader_limits(runtime=None):

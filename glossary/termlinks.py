@@ -2,9 +2,9 @@
 
 Links are added when a page is rendered, never stored with the text: they depend on
 other topics (a new, renamed or unpublished topic changes links in texts that were not
-edited), so the stored HTML stays what its author wrote. The index of names is cached per
-content revision, so it is current after any save, bulk update or fixture load that
-bumps the revision, and costs one query per revision.
+edited), so the stored HTML stays what its author wrote. Every topic's names are stored
+with the content revision, so they are current after any save, bulk update or fixture
+load that bumps the revision, and a page reads them with the revision, for free.
 
 The same matching fills the Mention table behind each topic's "Mentioned in" list.
 """
@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from html import escape
 from html.parser import HTMLParser
 
-from django.core.cache import cache
 from django.db import transaction
 from django.urls import reverse
 from django.utils.safestring import mark_safe
@@ -24,6 +23,15 @@ SKIPPED_TAGS = {"a", "code", "pre", "h1", "h2", "h3", "h4", "h5", "h6"}
 # A hyphen counts as part of a word, so "B-tree" never links a topic called "Tree".
 WORD = r"[\w-]"
 MENTION_KEY = ("target", "topic", "snippet", "link")
+
+
+def topic_terms():
+    """Every topic's [pk, slug, name, aliases, is_published], the rows of a TermIndex
+    (one query)."""
+    from .models import Topic
+
+    fields = ("pk", "slug", "name", "aliases", "is_published")
+    return [list(row) for row in Topic.objects.order_by("pk").values_list(*fields)]
 
 
 def split_terms(text):
@@ -65,20 +73,21 @@ class TermIndex:
     @classmethod
     def from_database(cls):
         """An index of every topic (one query)."""
-        from .models import Topic
+        return cls(topic_terms())
 
-        return cls(Topic.objects.values_list("pk", "slug", "name", "aliases", "is_published"))
+    _built = (None, None)  # the terms of the last index current() built, and that index
 
     @classmethod
     def current(cls):
-        """The index for the current content revision (cached; one query when it changes)."""
-        from .caching import TIMEOUT, cached
+        """The index of the names stored with the current content revision (no query but
+        the revision's own; built again in each process only when the names change)."""
         from .models import ContentRevision
 
-        key = f"termindex:{ContentRevision.current()}"
-        if (index := cached(cache.get, key)) is None:
-            index = cls.from_database()
-            cached(cache.set, key, index, TIMEOUT)
+        terms = ContentRevision.current_terms()
+        built_from, index = cls._built
+        if terms != built_from:
+            index = cls(terms)
+            cls._built = (terms, index)
         return index
 
     def matches(self, text):

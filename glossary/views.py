@@ -321,7 +321,7 @@ def report(request: HttpRequest) -> HttpResponse:
 
 
 def playground_page(request: HttpRequest, share_id: str | None = None) -> HttpResponse:
-    """/play/ with a runtime's starter (?runtime=), or /play/<id>/ with shared code."""
+    """/play/ with a choice's starter (?runtime=<its key>), or /play/<id>/ with shared code."""
     share = None
     if share_id is not None:
         share = get_object_or_404(Share, pk=share_id)
@@ -332,19 +332,21 @@ def playground_page(request: HttpRequest, share_id: str | None = None) -> HttpRe
     return response
 
 
-def render_playground(request, share=None, code=None, runtime=None, error="", status=200):
-    runtimes = playground.available_runtimes()
-    runtime = share.runtime if share else runtime or request.GET.get("runtime")
-    runtime = next((choice for choice in runtimes if choice == runtime), runtimes[0])
+def render_playground(request, share=None, code=None, key=None, error="", status=200):
+    choices = playground.available_choices()
+    if share:
+        chosen = playground.find(runtime=share.runtime, language=share.language)
+    else:
+        chosen = playground.find(key or request.GET.get("runtime"))
+    chosen = chosen or choices[0]
     starters = {
-        choice.value: {"label": choice.label, **vars(playground.starter(choice))}
-        for choice in runtimes
+        choice.key: {"label": choice.label, "language": choice.language, "code": choice.starter}
+        for choice in choices
     }
     context = {
-        "runtimes": runtimes,
-        "runtime": runtime,
-        "language": playground.starter(runtime).language,
-        "code": share.code if share else code or playground.starter(runtime).code,
+        "choices": choices,
+        "chosen": chosen,
+        "code": share.code if share else code or chosen.starter,
         "starters": starters,
         "share": share,
         "error": error,
@@ -358,14 +360,15 @@ def render_playground(request, share=None, code=None, runtime=None, error="", st
 def share_code(request: HttpRequest) -> HttpResponse:
     """Store the posted code and send the reader to its permalink (JSON: its address)."""
     wants_json = "application/json" in request.headers.get("Accept", "")
-    runtime = request.POST.get("runtime", "")
+    key = request.POST.get("runtime", "")  # a playground choice's key
+    choice = playground.find(key)
     # Browsers send a textarea's line breaks as CRLF.
     code = request.POST.get("code", "").replace("\r\n", "\n")
     error, status = "", 400
     if not settings.SNIPPET_READER_CODE:
         error = playground.READER_CODE_OFF
-    elif runtime not in playground.available_runtimes():
-        error = f"There is no runtime {runtime!r} here."
+    elif choice is None:
+        error = f"There is no runtime {key!r} here."
     elif message := playground.code_error(code):
         error = message
     elif count_this_hour("shares", request) > settings.SNIPPET_SHARES_PER_HOUR:
@@ -373,11 +376,12 @@ def share_code(request: HttpRequest) -> HttpResponse:
     if error:
         if wants_json:
             return JsonResponse({"error": error}, status=status)
-        return render_playground(request, code=code, runtime=runtime, error=error, status=status)
-    digest = Share.digest_of(runtime, code)
+        return render_playground(request, code=code, key=key, error=error, status=status)
+    runtime, language = choice.runtime.value, choice.language.value
+    digest = Share.digest_of(runtime, language, code)
     try:
         share, _ = Share.objects.get_or_create(
-            digest=digest, defaults={"runtime": runtime, "code": code}
+            digest=digest, defaults={"runtime": runtime, "language": language, "code": code}
         )
     except IntegrityError:  # the same code, shared at the same moment
         share = Share.objects.get(digest=digest)

@@ -1,7 +1,14 @@
 import os
+import threading
+import time
+import traceback
 import uuid
+from pathlib import Path
 
 import pytest
+from asgiref.sync import SyncToAsync
+from django.db import connection, connections
+from django.db.backends.signals import connection_created
 
 from glossary.models import ContentRevision, Link, Snippet, Topic
 
@@ -15,6 +22,88 @@ def require(condition, reason):
     if IN_CI:
         pytest.fail(f"{reason} (required under CI=true)")
     pytest.skip(reason)
+
+
+# Who took each PostgreSQL session, so a session still open at the end can be named.
+_takers = {}
+ROOT = str(Path(__file__).resolve().parent.parent)
+
+
+def _project_frames(stack):
+    return [
+        frame
+        for frame in stack
+        if frame.filename.startswith(ROOT) and "/.venv" not in frame.filename
+    ][-8:]
+
+
+def _remember_taker(sender, connection, **kwargs):
+    if connection.vendor == "postgresql":
+        _takers[connection.connection.info.backend_pid] = (
+            threading.current_thread(),
+            os.environ.get("PYTEST_CURRENT_TEST", "outside a test"),
+            "".join(traceback.format_list(_project_frames(traceback.extract_stack()[:-1]))),
+        )
+
+
+connection_created.connect(_remember_taker)
+
+
+def sessions_left_open(within=3):
+    """Other sessions on the test database, after this thread and the pool let theirs go.
+
+    A dropped client's backend may take a moment to exit, so wait up to `within` seconds.
+    """
+    connection.close()
+    connection.close_pool()
+    deadline = time.monotonic() + within
+    while True:
+        with connection._nodb_cursor() as cursor:
+            cursor.execute(
+                "SELECT pid, application_name, state, query FROM pg_stat_activity"
+                " WHERE datname = %s AND pid <> pg_backend_pid()",
+                [connection.settings_dict["NAME"]],
+            )
+            sessions = cursor.fetchall()
+        if not sessions or time.monotonic() > deadline:
+            return sessions
+        time.sleep(0.1)
+
+
+def describe_session(pid, application_name, state, query):
+    thread, test, stack = _takers.get(pid, (None, "another process", ""))
+    holder = f"thread {thread.name} ({'alive' if thread.is_alive() else 'ended'})" if thread else ""
+    return (
+        f"backend {pid} {application_name!r} {state}, last query {query[:200]!r}\n"
+        f"  taken by {holder or 'no thread of this run'} in {test}\n{stack}"
+    )
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup, django_db_blocker):
+    """On PostgreSQL, fail the run if a session on the test database outlives the tests:
+    the database could not be dropped."""
+    yield
+    if connection.vendor != "postgresql":
+        return
+    with django_db_blocker.unblock():
+        sessions = sessions_left_open()
+        if sessions:
+            with connection._nodb_cursor() as cursor:
+                for pid, *_ in sessions:
+                    cursor.execute("SELECT pg_terminate_backend(%s)", [pid])
+            details = "\n".join(describe_session(*session) for session in sessions)
+            pytest.fail(f"{len(sessions)} session(s) left open on the test database:\n{details}")
+
+
+@pytest.fixture(autouse=True)
+def async_thread_gives_its_connection_back():
+    """Async views (the async test client) and async ORM calls run in asgiref's one sync
+    thread. A server closes that thread's connection after each request; the test client
+    does not (it must keep the test's own), so close it after each test, or it stays
+    checked out of the pool until the test database is dropped."""
+    yield
+    SyncToAsync.single_thread_executor.submit(connections.close_all).result(timeout=10)
 
 
 @pytest.fixture(autouse=True)

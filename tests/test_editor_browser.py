@@ -245,6 +245,26 @@ def test_the_playground_runs_each_runtimes_starter(site, new_page):
 
 
 @browser_test
+def test_a_reader_picks_sql_on_sqlite_runs_a_select_and_sees_a_table(site, new_page):
+    from playwright.sync_api import expect
+
+    page = new_page()
+    page.goto(f"{site}/play/")
+    page.get_by_label("Runtime").select_option(label="SQL on SQLite")
+    expect(page.locator(".cm-content")).to_contain_text("CREATE TABLE fruit")
+    page.locator(".cm-content").click()
+    page.keyboard.press("Control+a")
+    page.keyboard.type("SELECT 6 * 7 AS answer, 'forty-two' AS said;")
+    page.keyboard.press("Control+Enter")
+
+    table = output_of(page).locator("table.run-table")
+    expect(table).to_be_visible(timeout=30_000)
+    expect(table.locator("th")).to_have_text(["answer", "said"])
+    expect(table.locator("td")).to_have_text(["42", "forty-two"])
+    assert page.console_errors == []
+
+
+@browser_test
 def test_a_changed_runtime_keeps_the_readers_own_code(site, new_page):
     from playwright.sync_api import expect
 

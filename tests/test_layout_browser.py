@@ -24,6 +24,7 @@ PAGE_TYPES = {
     "links": "/links/",
     "search": "/search/?q=postgres",
     "about": "/about/",
+    "playground": "/play/",
     "not found": "/no-such-page/",
 }
 

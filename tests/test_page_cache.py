@@ -156,3 +156,25 @@ def test_query_parameters_a_view_reads_get_pages_of_their_own(rf, db, settings):
     assert visit("/list/?page=3") == "page 3"
     assert visit("/list/?page=2&junk=1") == "page 2"
     assert len(stored_pages(settings)) == 2
+
+
+def test_turning_edited_runs_off_shows_on_cached_pages_at_once(client, snippet, settings):
+    url = snippet.get_absolute_url()
+    assert "data-editor=" in client.get(url).text  # now cached with the editor
+
+    settings.SNIPPET_READER_CODE = False
+    page = client.get(url).text
+
+    assert "data-editor=" not in page
+    assert "Running your own code is turned off on this server." in page
+    settings.SNIPPET_READER_CODE = True
+    assert "data-editor=" in client.get(url).text
+
+
+def test_stricter_reader_limits_show_on_cached_pages_at_once(client, snippet, settings):
+    url = snippet.get_absolute_url()
+    assert "it runs under the same limits." in client.get(url).text
+
+    settings.SNIPPET_READER_LIMITS = {"wall_seconds": 1}
+
+    assert "it runs under these limits:" in client.get(url).text

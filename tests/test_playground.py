@@ -157,6 +157,39 @@ async def test_the_playground_socket_runs_code_in_the_runtime_it_names(sandbox):
     assert any(event["type"] == "sql" for event in events)
 
 
+def tables(events):
+    return [(event["columns"], event["rows"]) for event in events if event["type"] == "table"]
+
+
+@websocket
+@pytest.mark.asyncio
+async def test_sql_on_sqlite_runs_the_readers_statements_and_answers_with_a_table(sandbox):
+    code = "CREATE TABLE t (n INTEGER);\nINSERT INTO t VALUES (1), (2);\nSELECT n * 10 AS x FROM t;"
+
+    events = await run_on("/ws/play/python-sql/", {"action": "run", "code": code})
+
+    assert tables(events) == [(["x"], [[10], [20]])]
+    assert events[-1]["type"] == "exit" and events[-1]["code"] == 0
+
+
+@websocket
+@pytest.mark.asyncio
+@pytest.mark.parametrize(
+    ("runtime", "version"), [("postgresql", "PostgreSQL"), ("mysql", "MariaDB")]
+)
+async def test_sql_runs_on_the_runs_own_database_server(sandbox, runtime, version):
+    require(not runner.unavailable(runtime), runner.unavailable(runtime) or "")
+    code = "CREATE TABLE t (n INTEGER);\nINSERT INTO t VALUES (7);\nSELECT n FROM t;\n"
+    code += "SELECT VERSION();"
+
+    events = await run_on(f"/ws/play/{runtime}-sql/", {"action": "run", "code": code})
+
+    (first, rows), (_, [[found]]) = tables(events)
+    assert rows == [[7]]
+    assert version in found
+    assert events[-1]["type"] == "exit" and events[-1]["code"] == 0
+
+
 @websocket
 @pytest.mark.asyncio
 async def test_the_playground_refuses_unknown_runtimes_and_runs_without_code(
@@ -196,6 +229,27 @@ def test_the_playground_offers_each_available_runtime_with_its_starter(
     assert '<option value="python" selected>Python (standard library)</option>' in page
     assert 'value="postgresql"' not in page
     assert "sqlite3.connect" in page  # the python starter, in the text box
+
+
+def test_sql_on_sqlite_is_offered_with_its_starter(client, db):
+    page = client.get(reverse("glossary:playground")).content.decode()
+    chosen = client.get(reverse("glossary:playground") + "?runtime=python-sql").content.decode()
+
+    assert '<optgroup label="SQL">' in page
+    assert '<option value="python-sql">SQL on SQLite</option>' in page
+    assert '<option value="python-sql" selected>SQL on SQLite</option>' in chosen
+    assert "CREATE TABLE fruit (name TEXT, price REAL);" in chosen
+
+
+def test_each_choice_has_its_own_key_and_a_starter_in_its_language():
+    keys = [choice.key for choice in playground.CHOICES]
+
+    assert len(set(keys)) == len(keys)
+    for choice in playground.CHOICES:
+        assert choice.starter.strip()
+        assert choice.language in runner.LANGUAGES
+        if choice.language == "sql":
+            assert choice.starter.rstrip().endswith(";")
 
 
 def test_postgresql_is_offered_where_its_server_software_is_installed(client, db):

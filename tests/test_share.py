@@ -36,6 +36,18 @@ async def test_sharing_gives_a_permalink_that_opens_the_code_in_the_playground(a
 
 
 @pytest.mark.asyncio
+async def test_a_permalink_keeps_the_runtime_and_the_language(async_client):
+    url = (await share(async_client, "SELECT 1;\n", "python-sql", headers=JSON)).json()["url"]
+    as_python = (await share(async_client, "SELECT 1;\n", headers=JSON)).json()["url"]
+
+    page = (await async_client.get(url)).content.decode()
+    shared = await Share.objects.aget(code="SELECT 1;\n", language="sql")
+    assert url != as_python
+    assert (shared.runtime, shared.language) == ("python", "sql")
+    assert '<option value="python-sql" selected>SQL on SQLite</option>' in page
+
+
+@pytest.mark.asyncio
 async def test_without_javascript_the_form_redirects_to_the_permalink(async_client):
     response = await share(async_client, "print(1)\r\nprint(2)\r\n")
 

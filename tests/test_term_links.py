@@ -2,10 +2,12 @@ import itertools
 import re
 
 import pytest
+from django.core.management import call_command
+from django.db import connection
 from django.urls import reverse
 
 from glossary.models import ContentRevision, Link, Snippet, Topic
-from glossary.termlinks import TermIndex, link_terms
+from glossary.termlinks import TermIndex, link_terms, topic_terms
 
 pytestmark = pytest.mark.django_db
 owner_numbers = itertools.count()
@@ -124,6 +126,36 @@ class TestOnTopicPages:
         postgresql.aliases = "PostgresPro"
         postgresql.save()
 
+        assert term_links(summary_of(client, topic)) == [("/topics/postgresql/", "PostgresPro")]
+
+    def test_topics_loaded_from_a_fixture_are_linked(self, client, tmp_path):
+        fixture = tmp_path / "topics.json"
+        fixture.write_text(
+            '[{"model": "glossary.topic", "pk": 7, "fields": {"name": "MVCC", "slug": "mvcc",'
+            ' "summary": "Used by PostgreSQL."}},'
+            ' {"model": "glossary.topic", "pk": 8, "fields": {"name": "PostgreSQL",'
+            ' "slug": "postgresql"}}]'
+        )
+        call_command("loaddata", fixture, verbosity=0)
+
+        topic = Topic.objects.get(slug="mvcc")
+        assert term_links(summary_of(client, topic)) == [("/topics/postgresql/", "PostgreSQL")]
+
+    def test_another_processs_rename_is_linked_once_its_revision_is_read(
+        self, client, postgresql, monkeypatch
+    ):
+        topic = make_topic("MVCC", "Used by PostgresPro.")
+        monkeypatch.setattr(ContentRevision, "REUSE_SECONDS", 60)
+        assert term_links(summary_of(client, topic)) == []
+        # As another process would: a rename and a bump, this process's signals never fire.
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "UPDATE glossary_topic SET aliases = 'PostgresPro' WHERE id = %s", [postgresql.pk]
+            )
+        ContentRevision.objects.filter(pk=1).update(number=99, terms=topic_terms())
+
+        assert term_links(summary_of(client, topic)) == []
+        monkeypatch.setattr(ContentRevision, "REUSE_SECONDS", 0)
         assert term_links(summary_of(client, topic)) == [("/topics/postgresql/", "PostgresPro")]
 
     def test_a_curator_keeps_a_term_plain_with_unlinked_terms(self, client, postgresql):

@@ -534,13 +534,16 @@ class ContentRevision(models.Model):
     It lives in the database so every server process sees the same number. Each process
     reads it at most once every REUSE_SECONDS (a change made in the same process is seen
     at once; one made elsewhere within that time), so a cached page costs no query.
+    Every topic's names are stored with it, for term links: a page reads them for free.
     """
 
     REUSE_SECONDS = 1.0
 
     number = models.PositiveBigIntegerField(default=0)
+    # termlinks.topic_terms() as it was at this revision.
+    terms = models.JSONField(default=list, editable=False)
 
-    _last_read = (-REUSE_SECONDS, 0)  # (time.monotonic() of the read, number)
+    _last_read = (-REUSE_SECONDS, 0, [])  # (time.monotonic() of the read, number, terms)
 
     class Meta:
         ordering = ["pk"]
@@ -551,23 +554,35 @@ class ContentRevision(models.Model):
     @classmethod
     def current(cls):
         """The current revision number (a query at most once every REUSE_SECONDS)."""
-        read_at, number = cls._last_read
+        return cls._read()[1]
+
+    @classmethod
+    def current_terms(cls):
+        """Every topic's names at the current revision, read with its number."""
+        return cls._read()[2]
+
+    @classmethod
+    def _read(cls):
+        read_at, *_ = cls._last_read
         now = time.monotonic()
         if now - read_at >= cls.REUSE_SECONDS:
-            number = cls.objects.filter(pk=1).values_list("number", flat=True).first() or 0
-            cls._last_read = (now, number)
-        return number
+            row = cls.objects.filter(pk=1).values_list("number", "terms").first() or (0, [])
+            cls._last_read = (now, *row)
+        return cls._last_read
 
     @classmethod
     def bump(cls):
+        """A new revision, with the topics' names as they are now (two more queries)."""
+        # The number first: its row lock keeps concurrent bumps from storing older names.
         if not cls.objects.filter(pk=1).update(number=F("number") + 1):
             cls.objects.get_or_create(pk=1, defaults={"number": 1})
+        cls.objects.filter(pk=1).update(terms=termlinks.topic_terms())
         cls.forget()
 
     @classmethod
     def forget(cls):
         """Read the number afresh next time."""
-        cls._last_read = (-cls.REUSE_SECONDS, 0)
+        cls._last_read = (-cls.REUSE_SECONDS, 0, [])
 
 
 # What cached pages show.
@@ -753,8 +768,10 @@ class Share(models.Model):
 
     id = models.CharField(primary_key=True, max_length=16, default=new_share_id, editable=False)
     runtime = models.CharField(max_length=16, choices=Runtime)
+    language = models.CharField(max_length=16, choices=Language, default=Language.PYTHON)
     code = models.TextField()
-    # The same runtime and code shared twice is one share: looked up by this digest.
+    # The same code in the same runtime and language shared twice is one share: looked up
+    # by this digest.
     digest = models.CharField(max_length=64, unique=True, editable=False)
     created = models.DateTimeField(auto_now_add=True)
     last_viewed = models.DateTimeField(default=timezone.now, editable=False)
@@ -773,12 +790,12 @@ class Share(models.Model):
         return f"{self.get_runtime_display()}: {self.code[:60]}"
 
     def save(self, **kwargs):
-        self.digest = self.digest_of(self.runtime, self.code)
+        self.digest = self.digest_of(self.runtime, self.language, self.code)
         super().save(**kwargs)
 
     def get_absolute_url(self):
         return reverse("glossary:play-share", args=[self.pk])
 
     @staticmethod
-    def digest_of(runtime, code):
-        return hashlib.sha256(f"{runtime}\0{code}".encode()).hexdigest()
+    def digest_of(runtime, language, code):
+        return hashlib.sha256(f"{runtime}\0{language}\0{code}".encode()).hexdigest()
