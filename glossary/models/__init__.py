@@ -1,4 +1,5 @@
 import hashlib
+import json
 import secrets
 import time
 from datetime import timedelta
@@ -9,8 +10,18 @@ from django.contrib.postgres.search import SearchVectorField
 from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator, URLValidator
 from django.db import models
-from django.db.models import Count, ExpressionWrapper, F, Prefetch, Q
-from django.db.models.functions import Lower
+from django.db.models import (
+    Count,
+    ExpressionWrapper,
+    F,
+    OuterRef,
+    Prefetch,
+    Q,
+    StringAgg,
+    Subquery,
+    Value,
+)
+from django.db.models.functions import Cast, JSONObject, Lower
 from django.db.models.signals import m2m_changed, post_delete, post_save, pre_save
 from django.dispatch import receiver
 from django.urls import reverse
@@ -30,6 +41,7 @@ from .exercises import (  # noqa: F401  (glossary.models names every model of th
     Hint,
     WrongAnswer,
 )
+from .paths import Path, PathStep, StepKind  # noqa: F401
 
 http_url_validator = URLValidator(schemes=["http", "https"])
 
@@ -143,11 +155,32 @@ class TopicQuerySet(DerivedFieldsQuerySet):
         """Everything a topic page shows, in a fixed number of queries."""
         links = Link.objects.visible_to(user)
         snippets = Snippet.objects.visible_to(user)
-        return self.visible_to(user).prefetch_related(
-            Prefetch("links", queryset=links),
-            Prefetch("snippets", queryset=snippets),
-            Prefetch("mentions", queryset=Mention.objects.published().for_listing()),
+        return (
+            self.visible_to(user)
+            .with_exercise_listing(user)
+            .prefetch_related(
+                Prefetch("links", queryset=links),
+                Prefetch("snippets", queryset=snippets),
+                Prefetch("mentions", queryset=Mention.objects.published().for_listing()),
+            )
         )
+
+    def with_exercise_listing(self, user):
+        """Annotated with the exercises the user may see, for Topic.exercise_list.
+
+        A JSON text in the topic's own row, not a prefetch: the topic page costs no
+        extra query for them.
+        """
+        entry = Cast(JSONObject(slug="slug", title="title", order="order"), models.TextField())
+        listing = (
+            Exercise.objects.visible_to(user)
+            .filter(topic=OuterRef("pk"))
+            .order_by()
+            .values("topic")
+            .annotate(listing=StringAgg(entry, delimiter=Value(",")))
+            .values("listing")
+        )
+        return self.annotate(exercise_listing=Subquery(listing))
 
     def related_to(self, topic):
         """The topic's parent, children and see-also topics, each once, marked with
@@ -290,6 +323,12 @@ class Topic(DerivedFieldsMixin, models.Model):
     def clean(self):
         if self.parent_id and self.parent_id == self.pk:
             raise ValidationError({"parent": "A topic cannot be its own parent."})
+
+    @property
+    def exercise_list(self):
+        """The exercises of with_exercise_listing(), in order: dicts of slug and title."""
+        exercises = json.loads(f"[{self.exercise_listing or ''}]")
+        return sorted(exercises, key=lambda exercise: (exercise["order"], exercise["title"]))
 
     @property
     def alias_list(self):
@@ -571,7 +610,18 @@ class ContentRevision(models.Model):
 
 
 # What cached pages show.
-READERS_CONTENT = (Topic, Link, Snippet, Exercise, Hint, DataVariant, Check, WrongAnswer)
+READERS_CONTENT = (
+    Topic,
+    Link,
+    Snippet,
+    Exercise,
+    Hint,
+    DataVariant,
+    Check,
+    WrongAnswer,
+    Path,
+    PathStep,
+)
 
 
 @receiver([post_save, post_delete])
