@@ -16,8 +16,8 @@ from django.contrib import auth
 from django.db import DatabaseError
 from django.utils.module_loading import import_string
 
-from . import playground, runner
-from .models import Snippet
+from . import checking, playground, runner
+from .models import Exercise, Snippet
 
 MAX_MESSAGE_BYTES = 1024
 # A reader rarely earns an error. A socket answered with more than ERROR_BURST of them
@@ -33,6 +33,7 @@ MAX_BACKLOG = 64
 MAX_UNSENT_BYTES = 1024 * 1024
 
 RUN_FAILED = "The run failed on the server; try again in a minute."
+RUN_STOPPED = "Stopped."
 
 logger = logging.getLogger(__name__)
 
@@ -115,10 +116,18 @@ class Job:
     language: str = "python"
     # A reader's own code runs under the reader limits, and is logged.
     edited: bool = False
+    # An answer to an exercise runs on its data; checked, it ends with a verdict.
+    exercise: checking.Spec | None = None
+    checked: bool = False
 
     @property
     def limits(self):
         return playground.reader_limits(self.runtime) if self.edited else None
+
+    @property
+    def last_events(self):
+        """The events that end what the job streams."""
+        return ("verdict", "error") if self.checked else ("exit", "error")
 
 
 def reader_job(code, runtime, language="python"):
@@ -140,6 +149,9 @@ class SnippetRunConsumer(AsyncWebsocketConsumer):
     # Runs on workers answer on channels of their own, so a socket does not listen on the
     # channel layer: a Redis outage then ends a run with an error instead of the socket.
     channel_layer_alias = None
+    # The actions that carry code, and the message that lists every action.
+    code_actions = ("run",)
+    unknown_action = 'Unknown action: use "run" or "cancel".'
 
     async def connect(self):
         self.slug = self.scope["url_route"]["kwargs"]["slug"]
@@ -170,15 +182,16 @@ class SnippetRunConsumer(AsyncWebsocketConsumer):
             return await self.send_error("That message is not valid JSON.")
         if not isinstance(message, dict):
             return await self.send_error('Send a JSON object such as {"action": "run"}.')
-        if size > MAX_MESSAGE_BYTES and not (message.get("action") == "run" and "code" in message):
+        action = message.get("action")
+        carries_code = action in self.code_actions and "code" in message
+        if size > MAX_MESSAGE_BYTES and not carries_code:
             return await self.send_error(too_large)
-        match message.get("action"):
-            case "run":
-                await self.start_run(message)
-            case "cancel":
-                await self.cancel_run()
-            case _:
-                await self.send_error('Unknown action: use "run" or "cancel".')
+        if action == "cancel":
+            await self.cancel_run()
+        elif action in self.code_actions:
+            await self.start_run(message)
+        else:
+            await self.send_error(self.unknown_action)
 
     async def start_run(self, message):
         if self.task and not self.task.done():
@@ -229,6 +242,7 @@ class SnippetRunConsumer(AsyncWebsocketConsumer):
 
     async def relay(self, job, client):
         self.started = time.monotonic()
+        self.job_running, self.exited = job, False
         started = ended = False
         outcome = runner.EXIT_CANCELLED
         try:
@@ -237,9 +251,10 @@ class SnippetRunConsumer(AsyncWebsocketConsumer):
                 async for event in events:
                     if event["type"] == "start":
                         self.started, started = time.monotonic(), True
-                    ended = event["type"] in ("exit", "error")
+                    self.exited = self.exited or event["type"] == "exit"
+                    ended = event["type"] in job.last_events
                     if ended:
-                        outcome = event.get("reason", "refused")
+                        outcome = event_outcome(event)
                     await self.send(text_data=runner.encode(event))
         except Exception:
             outcome = "failed"
@@ -256,24 +271,40 @@ class SnippetRunConsumer(AsyncWebsocketConsumer):
                 )
         if not ended:
             # The reader's panel waits for an end: never leave it waiting.
-            if started:
-                wall_ms = round((time.monotonic() - self.started) * 1000)
-                end = runner.lost_event(RUN_FAILED, wall_ms)
-            else:
-                end = runner.error_event(RUN_FAILED)
+            await self.send_ends(started, RUN_FAILED)
+
+    async def send_ends(self, started, message):
+        """End what the job streamed: its run with an exit (or an error if it never
+        started) unless it has ended already, and a check with a verdict."""
+        job = self.job_running
+        if not started:
+            end = runner.error_event(message)
+        elif self.exited:
+            end = None
+        elif message == RUN_STOPPED:
+            # A cancelled run cannot report its own end; its processes are gone by now.
+            end = runner.cancelled_event(round((time.monotonic() - self.started) * 1000))
+        else:
+            end = runner.lost_event(message, round((time.monotonic() - self.started) * 1000))
+        if end is not None:
             await self.send(text_data=runner.encode(end))
+        if started and job.checked:
+            await self.send(text_data=runner.encode(runner.verdict_event(False, message)))
 
     def run_events(self, job, client):
-        """The run's events, from this process or a run worker (SNIPPET_RUN_BACKEND)."""
+        """The run's events, from this process or a run worker (SNIPPET_RUN_BACKEND); an
+        answer's on its exercise's data, checked or not (glossary.checking)."""
         runs = import_string(settings.SNIPPET_RUN_BACKEND)()
-        return runs.run(job.code, job.runtime, client, job.language, job.limits)
+        if job.exercise is None:
+            return runs.run(job.code, job.runtime, client, job.language, job.limits)
+        if job.checked:
+            return checking.check(job.exercise, job.code, runs, client, job.limits)
+        return checking.try_out(job.exercise, job.code, runs, client, job.limits)
 
     async def cancel_run(self):
         if not await self.stop_run():
             return await self.send_error("Nothing is running.")
-        # A cancelled run cannot report its own end; its processes are gone by now.
-        wall_ms = round((time.monotonic() - self.started) * 1000)
-        await self.send(text_data=runner.encode(runner.cancelled_event(wall_ms)))
+        await self.send_ends(True, RUN_STOPPED)
 
     async def stop_run(self):
         """Cancel the run, if any, and wait until its processes are gone."""
@@ -295,6 +326,13 @@ class SnippetRunConsumer(AsyncWebsocketConsumer):
         self.flooded = True
         await self.stop_run()
         await self.close(code=POLICY_VIOLATION)
+
+
+def event_outcome(event):
+    """How a run or check ended, for the log."""
+    if event["type"] == "verdict":
+        return "passed" if event["passed"] else "not passed"
+    return event.get("reason", "refused")
 
 
 class UnknownPathConsumer(AsyncWebsocketConsumer):
@@ -392,3 +430,31 @@ class PlaygroundRunConsumer(SnippetRunConsumer):
         if "code" not in message:
             return 'Send the code to run: {"action": "run", "code": "print(1)"}.'
         return reader_job(message["code"], self.runtime, playground.starter(self.runtime).language)
+
+
+class ExerciseConsumer(SnippetRunConsumer):
+    """Runs a reader's answer to an exercise on its visible data ("run"), or checks it
+    ("check": then a check event per check and the verdict): /ws/exercises/<slug>/."""
+
+    code_actions = ("run", "check")
+    unknown_action = 'Unknown action: use "run", "check" or "cancel".'
+
+    async def job(self, message):
+        exercise = await self.find_exercise()
+        if exercise is None:
+            return f"There is no exercise called {self.slug!r}."
+        if "code" not in message:
+            return 'Send your answer: {"action": "check", "code": "..."}.'
+        job = reader_job(message["code"], exercise.runtime, exercise.language)
+        if isinstance(job, str):
+            return job
+        return dataclasses.replace(job, exercise=exercise, checked=message["action"] == "check")
+
+    @database_sync_to_async
+    def find_exercise(self):
+        """The socket's exercise (its checking.Spec) if this user may see it; closes the
+        connection afterwards, as find_snippet() does."""
+        user = self.current_user()
+        visible = Exercise.objects.visible_to(user) if user else Exercise.objects.published()
+        exercise = visible.for_checking().filter(slug=self.slug).first()
+        return exercise and checking.Spec.of(exercise)

@@ -1,6 +1,9 @@
 """Exercises: a prompt, a reference solution and the checks a reader's answer must pass
 (glossary.checking runs them), with hints, hidden data sets and known wrong answers."""
 
+import re
+
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 from django.db.models.signals import pre_save
@@ -18,6 +21,8 @@ class ExerciseLanguage(models.TextChoices):
 
 # The runtimes whose database an SQL answer runs on (SQLite for "python").
 SQL_RUNTIMES = ("python", "postgresql", "mysql")
+# Where a check can run SQL after a Python answer: the run's own database server.
+SQL_PROBE_RUNTIMES = ("django", "postgresql", "mysql")
 
 
 class ExerciseQuerySet(models.QuerySet):
@@ -172,7 +177,7 @@ class CheckKind(models.TextChoices):
     NO_SIMILAR = "no_similar", "No two similar queries"
     USES_INDEX = "uses_index", "The plan uses an index"
     NO_SEQ_SCAN = "no_seq_scan", "No sequential scan of a table"
-    FORBIDS = "forbids", "The code avoids a construct"
+    FORBIDS = "forbids", "Avoids what the exercise rules out"
     TIME_LIMIT = "time_limit", "Finishes in time"
 
 
@@ -221,20 +226,50 @@ class Check(ExercisePart):
     def __str__(self):
         return self.label
 
+    def clean(self):
+        try:
+            exercise = self.exercise
+        except Exercise.DoesNotExist:
+            return
+        if problem := self.problem(exercise.runtime, exercise.language):
+            raise ValidationError(problem)
+
+    def problem(self, runtime, language):
+        """Why this check cannot work in an exercise of runtime and language, or None."""
+        kind = CheckKind(self.kind)
+        sql = language == ExerciseLanguage.SQL
+        if kind == CheckKind.ROWS and not self.target and not sql:
+            return "A rows check of a Python exercise needs a target: its answer has no result set."
+        if kind in (CheckKind.MAX_QUERIES, CheckKind.NO_SIMILAR) and not (
+            sql or runtime == "django"
+        ):
+            return "Queries are counted for SQL exercises and Django ones only."
+        if kind in (CheckKind.USES_INDEX, CheckKind.NO_SEQ_SCAN) and not (
+            sql or runtime in SQL_PROBE_RUNTIMES
+        ):
+            return "Plans are read for SQL exercises and Django, PostgreSQL or MariaDB ones only."
+        if kind == CheckKind.FORBIDS:
+            try:
+                re.compile(self.target)
+            except re.error as error:
+                return f"The target is not a valid regular expression: {error}."
+        return None
+
     @property
     def label(self):
         """What the reader sees as the check's name."""
         kind = CheckKind(self.kind)
         if kind == CheckKind.MAX_QUERIES:
-            return f"At most {self.number} queries"
+            return f"At most {self.number} quer{'y' if self.number == 1 else 'ies'}"
         if kind == CheckKind.TIME_LIMIT:
             return f"Finishes within {self.number} ms"
         if kind == CheckKind.NO_SEQ_SCAN:
             return f"No sequential scan of {self.table}"
         if kind == CheckKind.USES_INDEX and self.table:
             return f"The plan uses an index of {self.table}"
-        if kind == CheckKind.ROWS and self.target:
-            return "The data afterwards equals the reference's"
+        if kind == CheckKind.ROWS:
+            label = "The data afterwards equals the reference's" if self.target else kind.label
+            return label + (", in order" if self.ordered else "")
         return kind.label
 
 

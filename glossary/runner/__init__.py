@@ -26,10 +26,12 @@ from .events import (
     SQL_RECORD_CHARS,
     SqlRecords,
     cancelled_event,
+    check_event,
     encode,
     error_event,
     exit_event,
     lost_event,
+    verdict_event,
 )
 from .limits import Limits
 from .pool import shutdown_pool, warm_pids
@@ -56,6 +58,7 @@ __all__ = [
     "bubblewrap_works",
     "bwrap_argv",
     "cancelled_event",
+    "check_event",
     "child_env",
     "encode",
     "error_event",
@@ -66,5 +69,6 @@ __all__ = [
     "shutdown_pool",
     "template_database",
     "unavailable",
+    "verdict_event",
     "warm_pids",
 ]

@@ -83,6 +83,7 @@ def receive(cpu_seconds):
     bare EOFError.
     """
     import io
+    import json
     import linecache
     import math
     import os
@@ -90,7 +91,6 @@ def receive(cpu_seconds):
     import resource
     import sysconfig
     import traceback
-    import types
     import warnings
 
     bootstrap = globals()
@@ -133,20 +133,160 @@ def receive(cpu_seconds):
     warnings.formatwarning = formatwarning
     language, _, source = sys.stdin.buffer.read().partition(b"\n")
     sys.stdin = NoInput()
-    path = os.path.join(os.getcwd(), f"snippet.{SUFFIXES.get(language, 'py')}")
-    with open(path, "wb") as file:
-        file.write(source)
     usage = resource.getrusage(resource.RUSAGE_SELF)
     budget = math.ceil(usage.ru_utime + usage.ru_stime) + cpu_seconds
     soft, hard = resource.getrlimit(resource.RLIMIT_CPU)
     resource.setrlimit(resource.RLIMIT_CPU, (min(soft, budget), min(hard, budget + 1)))
+    if language == b"check":
+        # In this program's globals, so that tracebacks hide the frame as they hide ours.
+        bootstrap["job"] = json.loads(source)
+        return compile("run_check(job)", "<check>", "exec"), bootstrap
+    path = snippet_file(language, source)
     if language == b"sql":
         return compile("run_sql(source)", "<sql>", "exec"), {"run_sql": run_sql, "source": source}
+    return compile(source, path, "exec"), main_namespace(path)
+
+
+def snippet_file(language, source):
+    """Write the snippet where its tracebacks say it is: snippet.py or snippet.sql."""
+    import os
+
+    path = os.path.join(os.getcwd(), f"snippet.{SUFFIXES.get(language, 'py')}")
+    with open(path, "wb") as file:
+        file.write(source)
+    return path
+
+
+def main_namespace(path):
+    """The globals of the snippet, run as __main__ from path."""
+    import types
+
     main = types.ModuleType("__main__")
     main.__file__ = path
     sys.modules["__main__"] = main
     sys.argv[:] = [path]
-    return compile(source, path, "exec"), vars(main)
+    return vars(main)
+
+
+# Exercise runs: the data set (setup), the answer, then the checks' probes (see run_check).
+PHASE_RECORD = "phase"
+
+
+def run_check(job):
+    """Run an answer the way an exercise checks it, in one process: the data set's setup,
+    the answer, then each probe (a query whose rows or plan a check reads). A phase record
+    on stdout starts each phase, so the runner can tell their events apart; the answer
+    keeps its own file name, line and statement numbers.
+
+    job: {"language": "python" | "sql", "setup": str, "code": str,
+          "probes": [{"language": "python" | "sql", "code": str, "explain": bool}]}
+    """
+    import os
+
+    sql = job["language"] == "sql"
+    database = connect_sql() if sql else None
+    write_phase("setup")
+    if sql:
+        run_sql(job["setup"].encode(), database, "Setup statement")
+    else:
+        setup = compile(job["setup"], os.path.join(os.getcwd(), "setup.py"), "exec")
+        exec(setup, {"__name__": "setup"})
+    write_phase("answer")
+    code = job["code"].encode()
+    path = snippet_file(b"sql" if sql else b"python", code)
+    if sql:
+        run_sql(code, database)
+    else:
+        try:
+            exec(compile(code, path, "exec"), main_namespace(path))
+        except SystemExit as stop:
+            if stop.code not in (None, 0):
+                raise
+    for index, probe in enumerate(job["probes"]):
+        write_phase("probe", index)
+        try:
+            run_probe(probe, database)
+        except Exception as error:
+            # On stdout, in order with the phase records: the check quotes it.
+            sys.stdout.flush()
+            sys.__stdout__.write(f"{type(error).__name__}: {str(error).strip()}\n")
+    write_phase("end")
+
+
+def write_phase(name, index=None):
+    import time
+
+    ms = round(time.perf_counter() * 1000, 3)
+    write_record({"type": PHASE_RECORD, "phase": name, "index": index, "ms": ms})
+
+
+def write_record(record):
+    """A record for the runner on stdout, in one write so it never splits."""
+    import json
+
+    sys.stdout.flush()
+    sys.__stdout__.write("\x1e" + json.dumps(record, allow_nan=False) + "\n")
+    sys.__stdout__.flush()
+
+
+def run_probe(probe, database):
+    """Write the probe's result as a table record: its rows, or (explain) its plan as JSON
+    in one cell. SQL probes use the answer's connection only for SQLite in memory, which
+    no other connection sees; elsewhere a new one, which sees what the answer committed."""
+    import json
+
+    if probe["language"] == "python":
+        rows = python_rows(probe["code"])
+        width = max((len(row) for row in rows), default=1)
+        columns = [f"column{number}" for number in range(1, width + 1)]
+        values = [[json_value(value) for value in row] for row in rows]
+        return write_record(table_record(columns, values))
+    if database is None or database[1] != "sqlite":
+        database = connect_sql()
+    connection, engine = database
+    cursor = connection.cursor()
+    if not probe["explain"]:
+        cursor.execute(probe["code"])
+        if cursor.description is None:
+            raise ValueError("the check query returns no rows")
+        return write_table(cursor)
+    plan = explain(cursor, engine, probe["code"])
+    write_record(table_record(["plan"], [[json.dumps(plan)]]))
+
+
+def explain(cursor, engine, query):
+    """The plan of query, as JSON-able data. PostgreSQL is told to avoid sequential scans,
+    so the plan shows whether an index can serve the query, however small the table."""
+    import json
+
+    if engine == "postgresql":
+        cursor.execute("SET enable_seqscan = off")
+        cursor.execute(f"EXPLAIN (FORMAT JSON) {query}")
+        return cursor.fetchone()[0]
+    if engine == "mysql":
+        cursor.execute(f"EXPLAIN FORMAT=JSON {query}")
+        return json.loads(cursor.fetchone()[0])
+    cursor.execute(f"EXPLAIN QUERY PLAN {query}")
+    return [list(row) for row in cursor.fetchall()]
+
+
+def python_rows(code):
+    """The rows a Python probe gives: the value of its last line, if an expression (a list
+    of rows; a row that is no list or tuple is one value; a dict gives (key, value) rows)."""
+    import ast
+
+    tree = ast.parse(code, "check.py")
+    last = tree.body.pop() if tree.body and isinstance(tree.body[-1], ast.Expr) else None
+    namespace = {"__name__": "check"}
+    exec(compile(tree, "check.py", "exec"), namespace)
+    if last is None:
+        return []
+    value = eval(compile(ast.Expression(last.value), "check.py", "eval"), namespace)
+    if isinstance(value, dict):
+        value = list(value.items())
+    if value is None or isinstance(value, str | bytes) or not hasattr(value, "__iter__"):
+        value = [value]
+    return [list(row) if isinstance(row, list | tuple) else [row] for row in value]
 
 
 # SQL runs: statement by statement, each result set a table record on stdout.
@@ -215,13 +355,14 @@ def connect_sql():
     return sqlite3.connect(path, isolation_level=None), "sqlite"
 
 
-def run_sql(source):
+def run_sql(source, database=None, label="Statement"):
     """Run each statement in turn; print each result set as a table record, stop at the
-    first error naming its statement (exit status 1)."""
-    import json
+    first error naming its statement (exit status 1).
 
+    database: (connection, engine) from connect_sql(), else a new connection.
+    """
     text = source.decode("utf-8", errors="replace")
-    connection, engine = connect_sql()
+    connection, engine = database or connect_sql()
     cursor = connection.cursor()
     for number, (line, statement) in enumerate(split_statements(text), start=1):
         try:
@@ -233,31 +374,37 @@ def run_sql(source):
                 elif cursor.rowcount > 0:
                     print(f"{cursor.rowcount} row{'s' if cursor.rowcount != 1 else ''} affected")
                 continue
-            rows = cursor.fetchmany(TABLE_ROWS + 1)
-            values = [[json_value(value) for value in row] for row in rows[:TABLE_ROWS]]
+            write_table(cursor)
         except Exception as error:
             first = statement.splitlines()[0]
             more = " ..." if "\n" in statement else ""
             sys.stdout.flush()
-            sys.stderr.write(f"Statement {number} (line {line}) failed: {first}{more}\n")
+            sys.stderr.write(f"{label} {number} (line {line}) failed: {first}{more}\n")
             sys.stderr.write(f"{type(error).__name__}: {str(error).strip()}\n")
             sys.exit(1)
-        table = {
-            "type": "table",
-            "columns": [str(column[0]) for column in cursor.description],
-            "rows": [],
-            "truncated": len(rows) > TABLE_ROWS,
-        }
-        size = 0
-        for row in values:
-            # A record the runner takes is at most 64 KiB: the rest of a wide table is cut.
-            size += len(json.dumps(row))
-            if size > TABLE_CHARS:
-                table["truncated"] = True
-                break
-            table["rows"].append(row)
-        sys.stdout.write("\x1e" + json.dumps(table, allow_nan=False) + "\n")
-        sys.stdout.flush()
+
+
+def write_table(cursor):
+    """The result set of cursor's last statement as a table record."""
+    import json
+
+    rows = cursor.fetchmany(TABLE_ROWS + 1)
+    values = [[json_value(value) for value in row] for row in rows[:TABLE_ROWS]]
+    columns = [str(column[0]) for column in cursor.description]
+    table = table_record(columns, [], truncated=len(rows) > TABLE_ROWS)
+    size = 0
+    for row in values:
+        # A record the runner takes is at most 64 KiB: the rest of a wide table is cut.
+        size += len(json.dumps(row))
+        if size > TABLE_CHARS:
+            table["truncated"] = True
+            break
+        table["rows"].append(row)
+    write_record(table)
+
+
+def table_record(columns, rows, truncated=False):
+    return {"type": "table", "columns": columns, "rows": rows, "truncated": truncated}
 
 
 def json_value(value):

@@ -11,6 +11,15 @@
      "truncated": False}
     {"type": "error", "message": "..."}
 
+An exercise's runs (run() with setup or probes, see child.run_check) also yield phase
+events, which start each phase and which a reader never sees; the checker adds its own:
+
+    {"type": "phase", "phase": "setup" | "answer" | "probe" | "end", "index": None | 0,
+     "ms": 1234.5}  (index: the probe's; ms: a clock of the run's process)
+    {"type": "check", "name": "Rows equal the reference's", "passed": False,
+     "detail": "..."}
+    {"type": "verdict", "passed": True}  (or False, with "message" when it could not finish)
+
 The rule: an error means nothing ran (it never follows start); a run that started ends
 with exactly one exit. Exit reasons: ok, error, timeout (the wall clock), cpu (the CPU time
 limit), memory, output_limit, lost (the run's end is unknown: its exit has a "message")
@@ -38,6 +47,7 @@ SQL_EVENT_FIELDS = ("type", "sql", "params", "ms", "line", "plan")
 SQL_EVENT_LAYOUT = ("formatted", "short")
 SQL_PARAMS_DEPTH = 4
 INTEGERS = range(-(2**63), 2**63)
+PHASES = ("setup", "answer", "probe", "end")
 
 
 class Queued(TypedDict):
@@ -90,6 +100,26 @@ class Error(TypedDict):
     message: str
 
 
+class Phase(TypedDict):
+    type: Literal["phase"]
+    phase: Literal["setup", "answer", "probe", "end"]
+    index: int | None
+    ms: int | float
+
+
+class CheckResult(TypedDict):
+    type: Literal["check"]
+    name: str
+    passed: bool
+    detail: str
+
+
+class Verdict(TypedDict):
+    type: Literal["verdict"]
+    passed: bool
+    message: NotRequired[str]
+
+
 def queued_event(position) -> Queued:
     return {"type": "queued", "position": position}
 
@@ -128,6 +158,17 @@ def cancelled_event(wall_ms) -> Exit:
 def error_event(message) -> Error:
     """Nothing ran: the only event of a run that never started."""
     return {"type": "error", "message": message}
+
+
+def check_event(name, passed, detail="") -> CheckResult:
+    return {"type": "check", "name": name, "passed": passed, "detail": detail}
+
+
+def verdict_event(passed, message=None) -> Verdict:
+    """The end of an exercise's check: passed when every check passed. message: why the
+    check could not finish (then it did not pass)."""
+    event = {"type": "verdict", "passed": passed}
+    return event if message is None else {**event, "message": message}
 
 
 def encode(event):
@@ -185,7 +226,7 @@ class SqlRecords:
         return [output_event("stdout", text)] if text else []
 
 
-def record_event(record) -> Sql | Table | None:
+def record_event(record) -> Sql | Table | Phase | None:
     """The event a record holds, or None if it is not exactly one.
 
     The snippet writes these records, so they are checked as any input: no NaN or
@@ -200,6 +241,8 @@ def record_event(record) -> Sql | Table | None:
         return None
     if fields.get("type") == "table":
         return table_event(fields)
+    if fields.get("type") == "phase":
+        return phase_event(fields)
     if fields.get("type") != "sql":
         return None
     return sql_event(fields)
@@ -218,6 +261,17 @@ def table_event(fields) -> Table | None:
             for row in rows
         )
         and isinstance(event["truncated"], bool)
+    )
+    return event if valid else None
+
+
+def phase_event(fields) -> Phase | None:
+    """The start of a phase of an exercise's run (child.run_check)."""
+    event = {name: fields.get(name) for name in ("type", "phase", "index", "ms")}
+    valid = (
+        event["phase"] in PHASES
+        and (event["index"] is None or _is_integer(event["index"]))
+        and _is_number(event["ms"])
     )
     return event if valid else None
 

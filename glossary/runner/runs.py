@@ -3,6 +3,7 @@ over, supervise, clean up. Read from the top, a run goes down the package's modu
 runtimes, sandbox, pool, supervise; slots in front of all of it."""
 
 import asyncio
+import json
 import logging
 import uuid
 from collections.abc import AsyncIterator
@@ -30,12 +31,20 @@ def unavailable(runtime):
 
 
 async def run(
-    code: str, runtime: str, limits: Limits | None = None, language: str = "python"
+    code: str,
+    runtime: str,
+    limits: Limits | None = None,
+    language: str = "python",
+    setup: str | None = None,
+    probes: list | None = None,
 ) -> AsyncIterator[dict]:
     """Run code and yield its events (see events.py) as they happen.
 
     language: "python", or "sql" to run the code statement by statement against the
     run's database (see child.run_sql), each result set a table event.
+    setup, probes: an exercise's run (child.run_check): setup, in the code's language,
+    runs first, and each probe ({"language", "code", "explain"}) after; phase events
+    tell their events apart.
 
     A generator that is closed or whose task is cancelled cannot yield any more; it kills
     the run's processes on the way out, and its driver reports cancelled_event() itself if
@@ -83,9 +92,13 @@ async def run(
                 yield lost_event("The run could not start on this server.", 0)
                 return
         # The transport writes in the background and closes stdin (EOF) once it has.
-        process.stdin.write(f"{language}\n{code}".encode())
+        if setup is None and not probes:
+            process.stdin.write(f"{language}\n{code}".encode())
+        else:
+            job = {"language": language, "setup": setup or "", "code": code}
+            process.stdin.write(b"check\n" + json.dumps({**job, "probes": probes or []}).encode())
         process.stdin.close()
-        records = kind.sql_events or language == "sql"
+        records = kind.sql_events or language == "sql" or setup is not None or bool(probes)
         async for event in supervise(process, limits, box, records):
             yield event
     finally:
@@ -96,11 +109,12 @@ async def run(
 
 
 async def run_queued(
-    code, runtime, limits=None, slots=None, client=None, language="python"
+    code, runtime, limits=None, slots=None, client=None, language="python", **exercise
 ) -> AsyncIterator[dict]:
     """run(), after waiting for a free slot (queued events) or refusing when busy.
 
     client: whose run it is (an address), for the client's fair share of the slots.
+    exercise: run()'s setup and probes.
     """
     slots = slots or default_slots()
     try:
@@ -111,14 +125,14 @@ async def run_queued(
     async with ticket:
         async for event in ticket.wait():
             yield event
-        async for event in run(code, runtime, limits, language):
+        async for event in run(code, runtime, limits, language, **exercise):
             yield event
 
 
 class LocalRuns:
     """Runs in this process, in its run slots (SNIPPET_RUN_BACKEND's default)."""
 
-    def run(self, code, runtime, client=None, language="python", limits=None):
+    def run(self, code, runtime, client=None, language="python", limits=None, **exercise):
         """The run's events; closing the generator stops the run. limits: None for the
-        runtime's own."""
-        return run_queued(code, runtime, limits, client=client, language=language)
+        runtime's own. exercise: run()'s setup and probes."""
+        return run_queued(code, runtime, limits, client=client, language=language, **exercise)

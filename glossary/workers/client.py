@@ -35,16 +35,19 @@ class RunFailed(Exception):
 class WorkerRuns:
     """Runs on `manage.py runworker snippet-runs` processes over the channel layer."""
 
-    def run(self, code, runtime, client=None, language="python", limits=None):
+    def run(self, code, runtime, client=None, language="python", limits=None, **exercise):
         """The run's events; closing the generator stops the run on its worker."""
-        return run_on_worker(code, runtime, client, language, limits)
+        return run_on_worker(code, runtime, client, language, limits, **exercise)
 
 
-async def run_on_worker(code, runtime, client=None, language="python", limits=None):
+async def run_on_worker(
+    code, runtime, client=None, language="python", limits=None, setup=None, probes=None
+):
     """Hand a run to a run worker and yield its events as they arrive.
 
     The same events and contract as runner.run_queued(): closing the generator (or
     cancelling its task) stops the run, and returns once the worker has killed it.
+    setup, probes: an exercise's run (see runner.run).
     """
     layer = get_channel_layer()
     run_id = uuid.uuid4().hex
@@ -55,6 +58,8 @@ async def run_on_worker(code, runtime, client=None, language="python", limits=No
         "code": code,
         "runtime": runtime,
         "language": language,
+        "setup": setup,
+        "probes": probes,
         "limits": limits and limits.as_dict(),
         "client": client,
         "reply_to": reply_to,

@@ -125,6 +125,7 @@ class RunWorkerConsumer(AsyncConsumer):
                 message["reply_to"],
                 message.get("client"),
                 message.get("limits"),
+                {"setup": message.get("setup"), "probes": message.get("probes")},
             )
         )
         self.runs[run_id] = task
@@ -146,10 +147,13 @@ class RunWorkerConsumer(AsyncConsumer):
         except (ChannelFull, *LAYER_ERRORS) as error:
             logger.warning("Could not confirm the cancel of run %s: %r", message["run"], error)
 
-    async def serve(self, run_id, code, runtime, language, reply_to, client, limits=None):
+    async def serve(
+        self, run_id, code, runtime, language, reply_to, client, limits=None, exercise=None
+    ):
         outbox = Outbox(self.channel_layer, reply_to, run_id, self.channel_name)
         events = asyncio.Queue()
-        producer = asyncio.create_task(produce(code, runtime, language, events, client, limits))
+        run = produce(code, runtime, language, events, client, limits, **(exercise or {}))
+        producer = asyncio.create_task(run)
         try:
             while True:
                 if outbox.until_due() == 0:
@@ -172,13 +176,15 @@ class RunWorkerConsumer(AsyncConsumer):
             await asyncio.gather(producer, return_exceptions=True)
 
 
-async def produce(code, runtime, language, events, client, limits=None):
+async def produce(code, runtime, language, events, client, limits=None, **exercise):
     """Put the run's events on the queue, then None. limits: a dict (a reader's own code),
-    or None for the runtime's limits."""
+    or None for the runtime's limits. exercise: run()'s setup and probes."""
     started = None
     try:
         limits = limits and runner.Limits(**limits)
-        runs = runner.run_queued(code, runtime, limits, client=client, language=language)
+        runs = runner.run_queued(
+            code, runtime, limits, client=client, language=language, **exercise
+        )
         async for event in runs:
             if event["type"] == "start":
                 started = time.monotonic()
