@@ -403,7 +403,10 @@ function setupRunPanel(panel, source) {
         source.onCheck?.(event);
         break;
       case "verdict":
-        setStatus(event.passed ? "Every check passed." : "Some checks failed.", event.passed ? "ok" : "error");
+        setStatus(
+          event.passed ? "Every check passed." : event.message || "Some checks failed.",
+          event.passed ? "ok" : "error",
+        );
         source.onVerdict?.(event);
         finish();
         break;
@@ -652,9 +655,16 @@ function setupExercise(panel) {
       verdictSeen = true;
       const failed = checkList.querySelectorAll('[data-state="fail"]').length;
       verdict.dataset.passed = String(event.passed);
+      // A verdict with a message and no checks: the answer was not checked (stopped, lost).
+      const notChecked = event.message && !reported;
       verdict.textContent = event.passed
         ? "Solved: every check passed."
-        : `Not yet: ${failed} of ${reported} check${reported === 1 ? "" : "s"} failed.`;
+        : notChecked
+          ? `Not checked: ${event.message}`
+          : `Not yet: ${failed} of ${reported} check${reported === 1 ? "" : "s"} failed.`;
+      if (notChecked) {
+        for (const item of checkList.querySelectorAll('[data-state="checking"]')) item.dataset.state = "pending";
+      }
       if (event.passed) {
         document.dispatchEvent(new CustomEvent("glossary:solved", { detail: { exercise: slug } }));
       }
