@@ -1,6 +1,7 @@
 from django.contrib import admin, messages
 from django.contrib.admin.models import CHANGE, LogEntry
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import models
 from django.db.models import Count, F, OuterRef, Subquery
 from django.forms.models import BaseInlineFormSet
 from django.http import HttpResponse, HttpResponseBadRequest
@@ -14,12 +15,17 @@ from django.views.decorators.http import require_POST
 from simple_history.admin import SimpleHistoryAdmin
 from simple_history.utils import bulk_update_with_history
 
+from .checking.review import review
 from .curation import runtime_problem, verify_in_background
-from .forms import MarkdownTextarea, SnippetAdminForm
+from .forms import CodeTextarea, MarkdownTextarea, SnippetAdminForm
 from .linkcheck import check_links
 from .models import (
+    Check,
     CheckError,
     ContentRevision,
+    DataVariant,
+    Exercise,
+    Hint,
     Link,
     LinkCheck,
     Path,
@@ -31,6 +37,7 @@ from .models import (
     Snippet,
     Topic,
     Verification,
+    WrongAnswer,
     normalize_url,
 )
 from .rendering import render_markdown
@@ -82,6 +89,10 @@ class PublishActionsMixin:
         self.message_user(request, f"{message}.", messages.SUCCESS)
 
 
+MARKDOWN_FIELDS = ("summary", "description", "prompt", "explanation", "text")
+CODE_FIELDS = ("setup", "starter_code", "solution", "code", "target")
+
+
 class CuratorFormsMixin:
     """New objects made in the admin start unpublished (the model default stays True);
     Markdown fields get a preview and code a monospace editor."""
@@ -94,8 +105,10 @@ class CuratorFormsMixin:
         field = super().formfield_for_dbfield(db_field, request, **kwargs)
         if db_field.name == "is_published":
             field.initial = False
-        elif db_field.name in ("summary", "description") and "Markdown" in db_field.help_text:
+        elif db_field.name in MARKDOWN_FIELDS and "Markdown" in db_field.help_text:
             field.widget = MarkdownTextarea()
+        elif db_field.name in CODE_FIELDS and isinstance(db_field, models.TextField):
+            field.widget = CodeTextarea({"rows": 4 if db_field.name == "target" else 10})
         return field
 
 
@@ -546,7 +559,7 @@ class ShareAdmin(admin.ModelAdmin):
 class PathStepInline(admin.TabularInline):
     model = PathStep
     fields = ("order", "topic", "snippet", "exercise", "note")
-    autocomplete_fields = ("topic", "snippet")
+    autocomplete_fields = ("topic", "snippet", "exercise")
     extra = 1
 
 
@@ -567,3 +580,75 @@ class PathAdmin(CuratorFormsMixin, admin.ModelAdmin):
     @admin.display(description="Steps", ordering="step_count")
     def step_count(self, path):
         return path.step_count
+
+
+class HintInline(CuratorFormsMixin, admin.TabularInline):
+    model = Hint
+    extra = 0
+    fields = ("order", "text")
+
+
+class CheckInline(CuratorFormsMixin, admin.StackedInline):
+    model = Check
+    extra = 0
+    fields = (("order", "kind"), "target", ("number", "table"), ("ordered", "compare_column_names"))
+
+
+class DataVariantInline(CuratorFormsMixin, admin.StackedInline):
+    model = DataVariant
+    extra = 0
+    fields = (("order", "name"), "setup")
+    verbose_name = "hidden data set"
+
+
+class WrongAnswerInline(CuratorFormsMixin, admin.StackedInline):
+    model = WrongAnswer
+    extra = 0
+    fields = (("order", "why"), "code")
+
+
+@admin.register(Exercise)
+class ExerciseAdmin(CuratorFormsMixin, admin.ModelAdmin):
+    list_display = ("title", "topic", "runtime", "language", "order", "check_count", "is_published")
+    list_filter = ("is_published", "runtime", "language", "topic")
+    list_select_related = ("topic",)
+    search_fields = ("title", "slug", "prompt", "topic__name")
+    prepopulated_fields = {"slug": ("title",)}
+    autocomplete_fields = ("topic",)
+    fieldsets = (
+        (None, {"fields": ("topic", ("title", "slug"), "prompt", ("order", "is_published"))}),
+        ("Code", {"fields": (("runtime", "language"), "setup", "starter_code", "solution")}),
+        ("Once solved", {"fields": ("explanation",)}),
+    )
+    inlines = (CheckInline, DataVariantInline, HintInline, WrongAnswerInline)
+    actions = ["check_reference"]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(check_count=Count("checks"))
+
+    @admin.display(description="Checks", ordering="check_count")
+    def check_count(self, exercise):
+        return exercise.check_count
+
+    @admin.action(description="Check the reference (and the wrong answers)")
+    def check_reference(self, request, queryset):
+        """Run `checkexercises` on the selected exercises and say how each fared."""
+        exercises = list(queryset.for_checking().prefetch_related("wrong_answers"))
+        rows = review([e for e in exercises if not runtime_problem(e.runtime)])
+        for exercise in exercises:
+            level, message = review_message(exercise, rows)
+            self.message_user(request, f"{exercise.slug}: {message}", level)
+
+
+def review_message(exercise, rows):
+    """(level, message) saying how the exercise fared in review() rows."""
+    if problem := runtime_problem(exercise.runtime):
+        return messages.WARNING, f"not checked: {problem}"
+    own = [row for row in rows if row.exercise == exercise.slug]
+    if problems := [f"{row.answer}: {row.problem}" for row in own if row.problem]:
+        return messages.ERROR, "; ".join(problems)
+    wrong = len(own) - 1
+    if not wrong:
+        return messages.SUCCESS, "the reference passes every check (no wrong answers to try)."
+    answers = "its wrong answer fails" if wrong == 1 else f"its {wrong} wrong answers fail"
+    return messages.SUCCESS, f"the reference passes every check; {answers}."
