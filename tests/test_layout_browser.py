@@ -24,6 +24,11 @@ PAGE_TYPES = {
     "links": "/links/",
     "search": "/search/?q=postgres",
     "about": "/about/",
+    "exercises": "/exercises/",
+    "exercise": "/exercises/order-counts-with-left-join/",
+    "paths": "/paths/",
+    "path": "/paths/sql-from-zero/",
+    "path step": "/paths/sql-from-zero/7/",
     "not found": "/no-such-page/",
 }
 

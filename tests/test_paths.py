@@ -201,3 +201,13 @@ def test_a_topic_rename_shows_on_cached_path_pages_at_once(client, path, topic):
     Topic.objects.filter(pk=topic.pk).update(name="Postgres")
 
     assert "Postgres<" in client.get(path.get_absolute_url()).text
+
+
+def test_the_sitemap_lists_published_paths_and_exercises(client, path, exercise):
+    make_path("draft", "Unfinished path", is_published=False)
+
+    xml = client.get(reverse("glossary:sitemap")).text
+
+    assert "/paths/sql-from-zero/</loc>" in xml and "/paths/draft/" not in xml
+    assert "/exercises/cheap-products/</loc>" in xml
+    assert "/exercises/</loc>" in xml and "/paths/</loc>" in xml
