@@ -239,6 +239,8 @@ def test_a_reader_walks_a_path_step_by_step(site, new_page):
     expect(page.locator('[data-progress-item="topic:joins"] [data-progress-label]')).to_have_text(
         "Read"
     )
+    page.get_by_role("link", name="Continue with step 3: Cheap products").click()
+    expect(page).to_have_url(f"{site}/paths/test-path/3/")
 
 
 def test_without_javascript_the_prompt_and_starter_code_are_there(site, new_page):

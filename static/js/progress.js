@@ -88,7 +88,15 @@
       const items = counter.dataset.progressCount.split(" ").filter(Boolean);
       const done = items.filter((item) => isDone(progress, item)).length;
       counter.textContent = `${done} of ${items.length} done`;
+      counter.dataset.done = String(done);
       counter.hidden = false;
+    }
+    // A path's way back in: the first step not done yet.
+    const resume = document.querySelector("[data-progress-resume]");
+    const next = document.querySelector('.path-step[data-done="false"] a');
+    if (resume && next && document.querySelector('.path-step[data-done="true"]')) {
+      resume.href = next.href;
+      resume.textContent = `Continue with step ${next.closest(".path-step").dataset.number}: ${next.textContent}`;
     }
     const solution = document.querySelector("[data-solution]");
     if (solution && progress.solved.has(solution.dataset.solution)) {
