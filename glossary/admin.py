@@ -1,3 +1,4 @@
+from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.models import CHANGE, LogEntry
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -90,7 +91,7 @@ class PublishActionsMixin:
 
 
 MARKDOWN_FIELDS = ("summary", "description", "prompt", "explanation", "text")
-CODE_FIELDS = ("setup", "starter_code", "solution", "code", "target")
+CODE_FIELDS = ("setup", "starter_code", "solution", "code")
 
 
 class CuratorFormsMixin:
@@ -108,7 +109,7 @@ class CuratorFormsMixin:
         elif db_field.name in MARKDOWN_FIELDS and "Markdown" in db_field.help_text:
             field.widget = MarkdownTextarea()
         elif db_field.name in CODE_FIELDS and isinstance(db_field, models.TextField):
-            field.widget = CodeTextarea({"rows": 4 if db_field.name == "target" else 10})
+            field.widget = CodeTextarea({"rows": 10})
         return field
 
 
@@ -588,10 +589,11 @@ class HintInline(CuratorFormsMixin, admin.TabularInline):
     fields = ("order", "text")
 
 
-class CheckInline(CuratorFormsMixin, admin.StackedInline):
+class CheckInline(admin.TabularInline):
     model = Check
     extra = 0
-    fields = (("order", "kind"), "target", ("number", "table"), ("ordered", "compare_column_names"))
+    fields = ("order", "kind", "target", "number", "table", "ordered", "compare_column_names")
+    formfield_overrides = {models.TextField: {"widget": forms.Textarea({"rows": 2, "cols": 50})}}
 
 
 class DataVariantInline(CuratorFormsMixin, admin.StackedInline):

@@ -1,17 +1,23 @@
 """Checking answers: every check kind passes and fails on real runs, hidden data sets
 catch a hard-coded answer, and a failure shows a small sample of the difference."""
 
+import asyncio
+import dataclasses
+
 import pytest
 
 from glossary import runner
 from glossary.checking import plans
 from glossary.checking.checks import shape, table_difference
+from glossary.checking.spec import DataSet
+from glossary.runner import LocalRuns, shutdown_pool
 from glossary.runner.servers import SERVERS
 from tests.conftest import require
 from tests.exercises import (
     ORDERS,
     ORDERS_SOLUTION,
     ORDERS_VARIANTS,
+    events_of,
     make_exercise,
     results,
     run_checks,
@@ -506,3 +512,74 @@ def test_plans_on_mariadb(db):
         False,
         "The plan reads all of item: item: ALL.",
     )
+
+
+def test_plans_on_sqlite_read_the_answers_own_in_memory_database(db):
+    sandbox()
+    exercise = make_exercise(
+        "index-the-customer",
+        runtime="python",
+        language="sql",
+        setup=ORDERS,
+        solution="CREATE INDEX orders_customer ON orders (customer);",
+        checks=[
+            {"kind": "uses_index", "target": "SELECT * FROM orders WHERE customer = 'ann'"},
+            {
+                "kind": "no_seq_scan",
+                "target": "SELECT * FROM orders WHERE customer = 'ann'",
+                "table": "orders",
+            },
+        ],
+    )
+
+    reference, wrong_column = run_checks(
+        spec_of(exercise),
+        exercise.solution,
+        "CREATE INDEX orders_amount ON orders (amount);",
+    )
+
+    assert results(reference)[1]["passed"] is True
+    checks, _ = results(wrong_column)
+    assert checks["The plan uses an index"] == (False, "The plan uses no index: SCAN orders.")
+    assert checks["No sequential scan of orders"] == (
+        False,
+        "The plan reads all of orders: SCAN orders.",
+    )
+
+
+class CountingRuns(LocalRuns):
+    """Local runs that remember the code of each."""
+
+    def __init__(self):
+        self.codes = []
+
+    def run(self, code, *args, **kwargs):
+        self.codes.append(code)
+        return super().run(code, *args, **kwargs)
+
+
+def test_the_reference_runs_once_per_data_set_then_comes_from_the_cache(orders):
+    runs = CountingRuns()
+
+    async def twice():
+        try:
+            return [await events_of(orders, HARD_CODED, runs) for _ in range(2)]
+        finally:
+            await shutdown_pool()
+
+    first, second = asyncio.run(twice())
+
+    assert runs.codes.count(ORDERS_SOLUTION) == len(orders.data_sets) == 3
+    assert runs.codes.count(HARD_CODED) == 6
+    assert first[-4:] == second[-4:]
+
+
+def test_the_cached_reference_is_keyed_by_what_it_depends_on(orders):
+    changed_variant = dataclasses.replace(
+        orders, data_sets=(*orders.data_sets[:2], DataSet("no orders", "SELECT 1;", True))
+    )
+    # Checks that run no query after the answer do not change what the reference gives.
+    fewer_checks = dataclasses.replace(orders, checks=orders.checks[:1])
+
+    assert changed_variant.reference_key() != orders.reference_key()
+    assert fewer_checks.reference_key() == orders.reference_key()

@@ -11,6 +11,7 @@ from config.asgi import application
 from glossary import runner
 from tests.conftest import require
 from tests.exercises import ORDERS, ORDERS_SOLUTION, ORDERS_VARIANTS, make_exercise
+from tests.test_run_workers import real_parts, redis_layer, worker  # noqa: F401 (fixtures)
 
 pytestmark = [pytest.mark.asyncio, pytest.mark.django_db(transaction=True)]
 ORIGIN = (b"origin", b"http://127.0.0.1:8000")
@@ -173,3 +174,50 @@ async def test_cancelling_a_check_ends_its_run_and_the_check(db):
         ("verdict", None),
     ]
     assert events[-1] == {"type": "verdict", "passed": False, "message": "Stopped."}
+
+
+@pytest.mark.usefixtures("worker")
+async def test_a_check_on_run_workers_carries_each_data_set_and_probe():
+    await database_sync_to_async(make_exercise)(
+        "on-workers",
+        runtime="python",
+        language="sql",
+        setup=ORDERS,
+        solution="DELETE FROM orders WHERE amount < 6;",
+        variants=ORDERS_VARIANTS,
+        checks=[{"kind": "rows", "target": "SELECT customer, amount FROM orders"}],
+    )
+    communicator = await connect("on-workers")
+
+    await communicator.send_json_to(
+        {"action": "check", "code": "DELETE FROM orders WHERE amount < 6;"}
+    )
+    passing = await events_until(communicator, ("verdict", "error"))
+    await communicator.send_json_to({"action": "check", "code": "DELETE FROM orders WHERE id = 2;"})
+    failing = await events_until(communicator, ("verdict", "error"))
+    await communicator.disconnect()
+
+    assert passing[-1] == {"type": "verdict", "passed": True}
+    (check,) = [e for e in failing if e["type"] == "check"]
+    assert check["detail"].startswith("On the hidden data set “NULLs and ties”: ")
+
+
+async def test_stopping_a_check_after_its_run_ended_sends_only_the_verdict():
+    await database_sync_to_async(make_exercise)(
+        "slow-hidden-data",
+        runtime="python",
+        language="python",
+        solution="print(1)",
+        variants=[("slow", "import time\ntime.sleep(30)")],
+        checks=[{"kind": "output"}],
+    )
+    communicator = await connect("slow-hidden-data")
+
+    await communicator.send_json_to({"action": "check", "code": "print(1)"})
+    run = await events_until(communicator, ("exit",))
+    await communicator.send_json_to({"action": "cancel"})
+    stopped = await communicator.receive_json_from(timeout=10)
+    await communicator.disconnect()
+
+    assert run[-1]["reason"] == "ok"
+    assert stopped == {"type": "verdict", "passed": False, "message": "Stopped."}

@@ -94,12 +94,13 @@ async def check(spec, code, runs, client=None, limits=None):
     yield verdict_event(all(result["passed"] for result in results))
 
 
-async def outcomes(spec, code, runs, client=None, limits=None, visible=None):
+async def outcomes(spec, code, runs, client=None, limits=None, visible=None, enough=None):
     """The outcomes of code on each data set in turn, up to the first it fails to run to
-    its end on. Unfinished if a run tells nothing about the code."""
+    its end on, or until enough(outcomes so far) is true. Unfinished if a run tells
+    nothing about the code."""
     found = [visible] if visible else []
     for data_set in spec.data_sets[len(found) :]:
-        if found and not found[-1].ok:
+        if found and not found[-1].ok or enough and enough(found):
             break
         outcome = Outcome()
         async for _ in outcome.follow(run_on(spec, code, data_set, runs, client, limits)):

@@ -1,5 +1,9 @@
 """One run of code on one data set, sorted by phase (see runner.child.run_check): what the
-reader sees of it, and what the checks read."""
+reader sees of it, and what the checks read.
+
+A reader's Python can print phase records of its own. Checks guard against mistakes, not
+against a reader fooling their own progress, which lives in their own browser anyway.
+"""
 
 import dataclasses
 

@@ -48,7 +48,7 @@ class Exercise(models.Model):
     title = models.CharField(max_length=200)
     prompt = models.TextField(help_text="Markdown. Raw HTML is stripped.")
     prompt_html = models.TextField(editable=False, blank=True)
-    runtime = models.CharField(max_length=16, choices=Runtime)
+    runtime = models.CharField(max_length=16, choices=[c for c in Runtime.choices if c[0]])
     language = models.CharField(
         max_length=8,
         choices=ExerciseLanguage,

@@ -139,8 +139,9 @@ def receive(cpu_seconds):
     resource.setrlimit(resource.RLIMIT_CPU, (min(soft, budget), min(hard, budget + 1)))
     if language == b"check":
         # In this program's globals, so that tracebacks hide the frame as they hide ours.
-        bootstrap["job"] = json.loads(source)
-        return compile("run_check(job)", "<check>", "exec"), bootstrap
+        namespace = globals()
+        namespace["job"] = json.loads(source)
+        return compile("run_check(job)", "<check>", "exec"), namespace
     path = snippet_file(language, source)
     if language == b"sql":
         return compile("run_sql(source)", "<sql>", "exec"), {"run_sql": run_sql, "source": source}
