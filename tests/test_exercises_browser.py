@@ -40,6 +40,11 @@ DataVariant.objects.create(
     setup="CREATE TABLE product (name TEXT, price REAL);"
     " INSERT INTO product VALUES ('ten', 10), ('free', NULL), ('pin', 0.5), ('axe', 9.99);",
 )
+slow = Exercise.objects.create(
+    topic=joins, slug="slow-hello", title="Slow hello", runtime="python", prompt="Print hello.",
+    starter_code="import time\\ntime.sleep(30)\\nprint('hello')\\n", solution="print('hello')",
+)
+Check.objects.create(exercise=slow, order=0, kind="output")
 path = Path.objects.create(slug="test-path", title="A test path", summary="Three steps.")
 PathStep.objects.create(path=path, order=1, topic=joins, note="Read this first.")
 PathStep.objects.create(path=path, order=2, snippet=Snippet.objects.get(slug="sql-joins"))
@@ -134,6 +139,22 @@ def test_run_shows_what_the_answer_does_without_checking_it(site, new_page):
     expect(page.locator(".run-status")).to_contain_text("Finished in")
     expect(page.locator(".run-output table td")).to_have_text(["saw", "nut", "bolt"])
     expect(page.locator("[data-verdict]")).to_have_text("")
+
+
+def test_stopping_a_check_says_the_answer_was_not_checked(site, new_page):
+    from playwright.sync_api import expect
+
+    page = new_page()
+    page.goto(f"{site}/exercises/slow-hello/")
+    expect(page.locator(".cm-editor")).to_be_visible()
+    page.get_by_role("button", name="Check").click()
+    expect(page.locator(".run-status")).to_have_text("Running…")
+
+    page.get_by_role("button", name="Stop").click()
+
+    expect(page.locator("[data-verdict]")).to_have_text("Not checked: Stopped.")
+    expect(check_items(page).first).to_have_attribute("data-state", "pending")
+    expect(page.get_by_role("button", name="Check")).to_have_attribute("aria-disabled", "false")
 
 
 def test_hints_come_one_at_a_time(site, new_page):
