@@ -157,6 +157,24 @@ def test_stopping_a_check_says_the_answer_was_not_checked(site, new_page):
     expect(page.get_by_role("button", name="Check")).to_have_attribute("aria-disabled", "false")
 
 
+def test_an_answer_in_progress_survives_a_reload_until_reset(site, new_page):
+    from playwright.sync_api import expect
+
+    page = new_page()
+    page.goto(f"{site}/exercises/cheap-products/")
+    write_answer(page, "SELECT name FROM product WHERE price < 1;")
+    expect(page.locator("[data-edited]")).to_be_visible()
+
+    page.reload()
+    expect(page.locator(".cm-content")).to_have_text("SELECT name FROM product WHERE price < 1;")
+    expect(page.locator("[data-edited]")).to_be_visible()
+    page.get_by_role("button", name=re.compile("^Reset")).click()
+    page.reload()
+
+    expect(page.locator(".cm-content")).to_have_text("SELECT name FROM product;")
+    expect(page.locator("[data-edited]")).to_be_hidden()
+
+
 def test_hints_come_one_at_a_time(site, new_page):
     from playwright.sync_api import expect
 

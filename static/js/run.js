@@ -682,17 +682,27 @@ function setupExercise(panel) {
   setupHints(exercise.querySelector("[data-hints]"));
   const reset = panel.querySelector("[data-reset]");
   const edited = panel.querySelector("[data-edited]");
+  // The answer so far stays in this browser, so a reload or a visit later loses nothing.
+  const draftKey = `glossary-answer:${slug}`;
   function showEdited(code) {
     edited.hidden = code === starter;
     reset.setAttribute("aria-disabled", String(code === starter));
+    try {
+      if (code === starter) localStorage.removeItem(draftKey);
+      else localStorage.setItem(draftKey, code);
+    } catch {} // storage refused (private mode, full): the answer just is not kept
   }
+  let draft = null;
+  try {
+    draft = localStorage.getItem(draftKey);
+  } catch {}
   loadEditor(panel.dataset.editor).then(
     (Editor) => {
       const holder = element("div", "code-editor");
       listing.after(holder);
       editor = Editor.create({
         parent: holder,
-        doc: starter,
+        doc: draft ?? starter,
         language: block.dataset.language,
         label: "Your answer",
         nonce: NONCE,
@@ -701,7 +711,7 @@ function setupExercise(panel) {
       });
       listing.hidden = true;
       reset.hidden = false;
-      showEdited(starter);
+      showEdited(editor.getCode());
       reset.addEventListener("click", () => {
         if (reset.getAttribute("aria-disabled") === "true") return;
         editor.setCode(starter);
