@@ -104,6 +104,8 @@ def test_a_reader_solves_an_exercise_and_it_stays_solved(site, new_page):
     expect(page.locator("[data-progress-count]")).to_have_text("1 of 3 done")
     page.goto(f"{site}/exercises/")
     expect(page.locator('[data-progress-item="exercise:cheap-products"]')).to_contain_text("Solved")
+    page.goto(f"{site}/topics/joins/")
+    expect(page.locator('[data-progress-item="exercise:cheap-products"]')).to_contain_text("Solved")
     assert page.console_errors == []
 
 
