@@ -3,6 +3,7 @@ catch a hard-coded answer, and a failure shows a small sample of the difference.
 
 import asyncio
 import dataclasses
+import re
 
 import pytest
 
@@ -277,7 +278,7 @@ def scores(db):
         checks=[
             {"kind": "output"},
             {"kind": "rows", "target": 'int(open("total.txt").read())'},
-            {"kind": "time_limit", "number": 400},
+            {"kind": "time_limit", "number": 1000},
         ],
     )
     return spec_of(exercise)
@@ -289,7 +290,7 @@ def test_python_answers_with_output_probes_and_time(scores):
         SCORES_SOLUTION,
         SCORES_SOLUTION + "raise SystemExit\n",
         "print(8)\n",
-        "import time\n\ntime.sleep(0.6)\n" + SCORES_SOLUTION,
+        "import time\n\ntime.sleep(1.1)\n" + SCORES_SOLUTION,
         "x = 1\nraise ValueError('no scores')\n",
     )
 
@@ -308,8 +309,9 @@ def test_python_answers_with_output_probes_and_time(scores):
     assert detail.startswith("After your code, the check query failed: FileNotFoundError")
 
     checks, _ = results(slow)
-    passed, detail = checks["Finishes within 400 ms"]
-    assert not passed and detail.startswith("Your code took 6")
+    passed, detail = checks["Finishes within 1000 ms"]
+    took = re.fullmatch(r"Your code took (\d+) ms; the limit is 1000 ms\.", detail)
+    assert not passed and took and int(took[1]) >= 1100
     assert checks["Output equals the reference's"] == (True, "")
 
     stderr = "".join(e["text"] for e in crashes if e["type"] == "stderr")
