@@ -1,7 +1,7 @@
 from django.contrib.sitemaps import Sitemap
 from django.urls import reverse
 
-from .models import Snippet, Topic
+from .models import Exercise, Path, Snippet, Topic
 
 
 class HomeSitemap(Sitemap):
@@ -9,7 +9,13 @@ class HomeSitemap(Sitemap):
     priority = 1.0
 
     def items(self):
-        return ["glossary:home", "glossary:topic-index", "glossary:link-list"]
+        return [
+            "glossary:home",
+            "glossary:topic-index",
+            "glossary:link-list",
+            "glossary:exercise-list",
+            "glossary:path-list",
+        ]
 
     def location(self, item):
         return reverse(item)
@@ -48,9 +54,25 @@ class SnippetSitemap(Sitemap):
         return snippet.updated
 
 
+class ExerciseSitemap(Sitemap):
+    changefreq = "monthly"
+
+    def items(self):
+        return Exercise.objects.published().only("slug")
+
+
+class PathSitemap(Sitemap):
+    changefreq = "monthly"
+
+    def items(self):
+        return Path.objects.published().only("slug")
+
+
 SITEMAPS = {
     "pages": HomeSitemap,
     "letters": LetterSitemap,
     "topics": TopicSitemap,
     "snippets": SnippetSitemap,
+    "exercises": ExerciseSitemap,
+    "paths": PathSitemap,
 }

@@ -39,4 +39,11 @@ urlpatterns = [
     path("play/", views.playground_page, name="playground"),
     path("play/share/", views.share_code, name="play-share-create"),
     path("play/<slug:share_id>/", views.playground_page, name="play-share"),
+    path("exercises/", cached(views.ExerciseListView.as_view()), name="exercise-list"),
+    path(
+        "exercises/<slug:slug>/", cached(views.ExerciseDetailView.as_view()), name="exercise-detail"
+    ),
+    path("paths/", cached(views.PathListView.as_view()), name="path-list"),
+    path("paths/<slug:slug>/", cached(views.PathDetailView.as_view()), name="path-detail"),
+    path("paths/<slug:slug>/<int:number>/", cached(views.path_step), name="path-step"),
 ]

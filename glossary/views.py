@@ -3,7 +3,7 @@ import string
 from django.conf import settings
 from django.core.paginator import Paginator
 from django.db import IntegrityError
-from django.db.models import F
+from django.db.models import Count, F
 from django.db.models.functions import Lower
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -15,7 +15,7 @@ from . import playground, termlinks
 from . import search as site_search
 from .caching import count_this_hour
 from .forms import ReaderReportForm
-from .models import Link, LinkGroup, ReportKind, Share, Snippet, Topic
+from .models import Exercise, Link, LinkGroup, Path, ReportKind, Share, Snippet, Topic
 
 LETTERS = [*string.ascii_uppercase, "#"]
 RECENT_LINKS = 6
@@ -388,3 +388,73 @@ def share_code(request: HttpRequest) -> HttpResponse:
     if wants_json:
         return JsonResponse({"url": request.build_absolute_uri(share.get_absolute_url())})
     return redirect(share)
+
+
+class ExerciseListView(VisibleToReaderMixin, ListView):
+    """Every exercise, grouped by topic (one query)."""
+
+    model = Exercise
+
+    def get_queryset(self):
+        return super().get_queryset().select_related("topic")
+
+
+def exercises_for_page(queryset):
+    """What an exercise page shows: its topic, hints, checks and how many hidden data sets
+    it is checked on (three queries)."""
+    return (
+        queryset.select_related("topic")
+        .annotate(variant_count=Count("variants"))
+        .prefetch_related("hints", "checks")
+    )
+
+
+class ExerciseDetailView(VisibleToReaderMixin, DetailView):
+    model = Exercise
+
+    def get_queryset(self):
+        return exercises_for_page(super().get_queryset())
+
+
+class PathListView(VisibleToReaderMixin, ListView):
+    model = Path
+
+    def get_queryset(self):
+        return super().get_queryset().with_steps(self.request.user)
+
+
+class PathDetailView(VisibleToReaderMixin, DetailView):
+    model = Path
+
+    def get_queryset(self):
+        return super().get_queryset().with_steps(self.request.user)
+
+
+def path_step(request: HttpRequest, slug: str, number: int) -> HttpResponse:
+    """Step `number` (from 1) of a path: its topic, snippet or exercise, with the way on."""
+    user = request.user
+    path = get_object_or_404(Path.objects.visible_to(user).with_steps(user), slug=slug)
+    steps = list(path.steps.all())
+    if not 1 <= number <= len(steps):
+        raise Http404("No such step.")
+    step = steps[number - 1]
+    context = {
+        "path": path,
+        "step": step,
+        "number": number,
+        "total": len(steps),
+        "previous": steps[number - 2] if number > 1 else None,
+        "next": steps[number] if number < len(steps) else None,
+    }
+    index = termlinks.TermIndex.current()
+    if step.topic_id:
+        topic = context["topic"] = Topic.objects.for_detail(user).get(pk=step.topic_id)
+        termlinks.link_topic_page(topic, index)
+        context["link_groups"] = group_links(topic.links.all())
+        context["related"] = related_topics(topic, user)
+    elif step.snippet_id:
+        snippet = context["snippet"] = step.snippet
+        termlinks.link_snippet(snippet, snippet.topic, index)
+    else:
+        context["exercise"] = exercises_for_page(Exercise.objects).get(pk=step.exercise_id)
+    return render(request, "glossary/path_step.html", context)

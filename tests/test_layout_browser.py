@@ -25,6 +25,11 @@ PAGE_TYPES = {
     "search": "/search/?q=postgres",
     "about": "/about/",
     "playground": "/play/",
+    "exercises": "/exercises/",
+    "exercise": "/exercises/order-counts-with-left-join/",
+    "paths": "/paths/",
+    "path": "/paths/sql-from-zero/",
+    "path step": "/paths/sql-from-zero/7/",
     "not found": "/no-such-page/",
 }
 

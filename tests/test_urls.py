@@ -19,6 +19,11 @@ URLS = [
     ("playground", [], "/play/"),
     ("play-share-create", [], "/play/share/"),
     ("play-share", ["Ab-_9xYz0123"], "/play/Ab-_9xYz0123/"),
+    ("exercise-list", [], "/exercises/"),
+    ("exercise-detail", ["join-orders"], "/exercises/join-orders/"),
+    ("path-list", [], "/paths/"),
+    ("path-detail", ["sql-from-zero"], "/paths/sql-from-zero/"),
+    ("path-step", ["sql-from-zero", 3], "/paths/sql-from-zero/3/"),
 ]
 
 
@@ -31,7 +36,7 @@ def test_every_url_name_round_trips(name, args, path):
     assert match.namespace == "glossary"
     assert match.url_name == name
     assert [
-        match.kwargs[key] for key in ("letter", "slug", "share_id") if key in match.kwargs
+        match.kwargs[key] for key in ("letter", "slug", "share_id", "number") if key in match.kwargs
     ] == args
 
 
@@ -41,7 +46,10 @@ def test_the_list_covers_every_url_name():
     assert {pattern.name for pattern in urlpatterns} == {name for name, _, _ in URLS}
 
 
-@pytest.mark.parametrize("path", ["/letters/AB/", "/letters/%/", "/letters/1/", "/topics/a b/"])
+@pytest.mark.parametrize(
+    "path",
+    ["/letters/AB/", "/letters/%/", "/letters/1/", "/topics/a b/", "/paths/a/-1/", "/paths/a/x/"],
+)
 def test_bad_paths_do_not_resolve(path):
     with pytest.raises(Resolver404):
         resolve(path)

@@ -9,8 +9,18 @@ from django.contrib.postgres.search import SearchVectorField
 from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator, URLValidator
 from django.db import models
-from django.db.models import Count, ExpressionWrapper, F, Prefetch, Q
-from django.db.models.functions import Lower
+from django.db.models import (
+    Count,
+    ExpressionWrapper,
+    F,
+    OuterRef,
+    Prefetch,
+    Q,
+    StringAgg,
+    Subquery,
+    Value,
+)
+from django.db.models.functions import Cast, Concat, Lower
 from django.db.models.signals import m2m_changed, post_delete, post_save, pre_save
 from django.dispatch import receiver
 from django.urls import reverse
@@ -30,8 +40,11 @@ from .exercises import (  # noqa: F401  (glossary.models names every model of th
     Hint,
     WrongAnswer,
 )
+from .paths import Path, PathStep, StepKind  # noqa: F401
 
 http_url_validator = URLValidator(schemes=["http", "https"])
+# Separators of fields and records in text aggregated by the database (Topic.exercise_list).
+UNIT, RECORD = "\x1f", "\x1e"
 
 # Control characters have no place in a glossary, and a stored one breaks the XML feed.
 # Multi-line text keeps its line breaks and tabs.
@@ -143,11 +156,34 @@ class TopicQuerySet(DerivedFieldsQuerySet):
         """Everything a topic page shows, in a fixed number of queries."""
         links = Link.objects.visible_to(user)
         snippets = Snippet.objects.visible_to(user)
-        return self.visible_to(user).prefetch_related(
-            Prefetch("links", queryset=links),
-            Prefetch("snippets", queryset=snippets),
-            Prefetch("mentions", queryset=Mention.objects.published().for_listing()),
+        return (
+            self.visible_to(user)
+            .with_exercise_listing(user)
+            .prefetch_related(
+                Prefetch("links", queryset=links),
+                Prefetch("snippets", queryset=snippets),
+                Prefetch("mentions", queryset=Mention.objects.published().for_listing()),
+            )
         )
+
+    def with_exercise_listing(self, user):
+        """Annotated with the exercises the user may see, for Topic.exercise_list.
+
+        Text in the topic's own row, not a prefetch, so the topic page costs no extra
+        query for them: "order, slug, title" per exercise, split by the ASCII unit and
+        record separators (no JSON functions: SQLite would spend queries probing for them).
+        """
+        fields = (Cast("order", models.TextField()), Value(UNIT), "slug", Value(UNIT), "title")
+        entry = Concat(*fields, output_field=models.TextField())
+        listing = (
+            Exercise.objects.visible_to(user)
+            .filter(topic=OuterRef("pk"))
+            .order_by()
+            .values("topic")
+            .annotate(listing=StringAgg(entry, delimiter=Value(RECORD)))
+            .values("listing")
+        )
+        return self.annotate(exercise_listing=Subquery(listing))
 
     def related_to(self, topic):
         """The topic's parent, children and see-also topics, each once, marked with
@@ -290,6 +326,14 @@ class Topic(DerivedFieldsMixin, models.Model):
     def clean(self):
         if self.parent_id and self.parent_id == self.pk:
             raise ValidationError({"parent": "A topic cannot be its own parent."})
+
+    @property
+    def exercise_list(self):
+        """The exercises of with_exercise_listing(), in order: dicts of slug and title."""
+        records = filter(None, (self.exercise_listing or "").split(RECORD))
+        fields = [record.split(UNIT, 2) for record in records]
+        exercises = [(int(order), title, slug) for order, slug, title in fields]
+        return [{"slug": slug, "title": title} for _, title, slug in sorted(exercises)]
 
     @property
     def alias_list(self):
@@ -586,7 +630,18 @@ class ContentRevision(models.Model):
 
 
 # What cached pages show.
-READERS_CONTENT = (Topic, Link, Snippet, Exercise, Hint, DataVariant, Check, WrongAnswer)
+READERS_CONTENT = (
+    Topic,
+    Link,
+    Snippet,
+    Exercise,
+    Hint,
+    DataVariant,
+    Check,
+    WrongAnswer,
+    Path,
+    PathStep,
+)
 
 
 @receiver([post_save, post_delete])

@@ -7,6 +7,7 @@ from django.utils.html import escape, format_html, strip_tags
 from django.utils.safestring import mark_safe
 
 from glossary import playground, runner
+from glossary.rendering import highlight_code
 from glossary.search import STEMMER, query_words
 
 register = template.Library()
@@ -141,3 +142,9 @@ def reader_run_limits(runtime=None):
 def runtime_unavailable(runtime):
     """Why runtime's snippets cannot run on this server (its software is missing), or ""."""
     return runner.unavailable(runtime) or ""
+
+
+@register.simple_tag
+def highlighted(code, language, label):
+    """Code laid out like a snippet's listing, for text that keeps no highlighted copy."""
+    return mark_safe(highlight_code(code, language, label))

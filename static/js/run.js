@@ -293,9 +293,12 @@ class SqlPanel {
 }
 
 // A run panel. `source` says what a run runs: socketPath() is the socket to run on,
-// message() the run message, showLine(number) brings a line of the code into view.
+// message(action) the message of a "run" (or an exercise's "check"), showLine(number)
+// brings a line of the code into view. An exercise's check streams the run, then one
+// `check` event per check and a `verdict` that ends it: source.onCheck and onVerdict.
 function setupRunPanel(panel, source) {
   const runButton = panel.querySelector("[data-run]");
+  const startButtons = panel.querySelectorAll("[data-run], [data-check]");
   const stopButton = panel.querySelector("[data-stop]");
   const output = panel.querySelector("[data-output]");
   const status = panel.querySelector("[data-status]");
@@ -304,10 +307,11 @@ function setupRunPanel(panel, source) {
   let socket = null;
   let limits = {};
   let streams = {};
+  let checking = false; // a check goes on after the run's exit, up to its verdict
 
   // aria-disabled, not disabled: a disabled button would drop the keyboard focus.
   function setRunning(running) {
-    runButton.setAttribute("aria-disabled", String(running));
+    for (const button of startButtons) button.setAttribute("aria-disabled", String(running));
     stopButton.setAttribute("aria-disabled", String(!running));
   }
 
@@ -348,6 +352,7 @@ function setupRunPanel(panel, source) {
 
   function finish() {
     setRunning(false);
+    source.onFinish?.();
     if (socket) {
       const closing = socket;
       socket = null;
@@ -385,10 +390,26 @@ function setupRunPanel(panel, source) {
             "cut",
           );
         }
-        setStatus(ending(event, limits), event.reason);
-        finish();
+        if (checking) {
+          setStatus(`${ending(event, limits)}. Checking the answer…`, "checking");
+          stopButton.setAttribute("aria-disabled", "true");
+        } else {
+          setStatus(ending(event, limits), event.reason);
+          finish();
+        }
         break;
       }
+      case "check":
+        source.onCheck?.(event);
+        break;
+      case "verdict":
+        setStatus(
+          event.passed ? "Every check passed." : event.message || "Some checks failed.",
+          event.passed ? "ok" : "error",
+        );
+        source.onVerdict?.(event);
+        finish();
+        break;
       case "error":
         // Nothing ran: the panel is ready for another try.
         setStatus(event.message, "error");
@@ -397,15 +418,17 @@ function setupRunPanel(panel, source) {
     }
   }
 
-  function run() {
+  function run(action = "run") {
     if (isDisabled(runButton)) return;
     output.replaceChildren();
     if (sql) sql.clear();
     streams = {};
+    checking = action === "check";
     output.hidden = false;
     setRunning(true);
     setStatus("Connecting…", "connecting");
-    const message = JSON.stringify(source.message());
+    source.onStart?.(action);
+    const message = JSON.stringify(source.message(action));
     const own = new WebSocket(socketUrl(source.socketPath()));
     socket = own;
     own.addEventListener("open", () => own.send(message));
@@ -414,14 +437,16 @@ function setupRunPanel(panel, source) {
     });
     own.addEventListener("close", () => {
       if (socket === own) {
-        setStatus("The connection closed before the run ended.", "error");
+        const unfinished = checking ? "the checks" : "the run";
+        setStatus(`The connection closed before ${unfinished} ended.`, "error");
         socket = null;
         setRunning(false);
       }
     });
   }
 
-  runButton.addEventListener("click", run);
+  runButton.addEventListener("click", () => run());
+  panel.querySelector("[data-check]")?.addEventListener("click", () => run("check"));
   stopButton.addEventListener("click", () => {
     if (isDisabled(stopButton)) return;
     if (socket && socket.readyState === WebSocket.OPEN) {
@@ -567,5 +592,169 @@ function setupPlayground(panel) {
   );
 }
 
+// An exercise: the reader's answer in the editor (the starter code to begin with), Run
+// and Check, the checks' results as they come, hints one at a time. A passing verdict is
+// announced as a "glossary:solved" event (static/js/progress.js keeps it).
+function setupExercise(panel) {
+  const exercise = panel.closest("[data-exercise]");
+  const slug = exercise.dataset.exercise;
+  const block = exercise.querySelector("[data-answer]");
+  const listing = block.querySelector(".highlight");
+  // Pygments ends the listing with a newline the starter code may not have.
+  const starter = listing.querySelector("pre").textContent.replace(/\n$/, "");
+  const checks = exercise.querySelector("[data-checks]");
+  const checkList = checks.querySelector("ol");
+  const verdict = checks.querySelector("[data-verdict]");
+  let editor = null;
+  let reported = 0; // check events so far in this check
+  let verdictSeen = false;
+
+  // The i-th check event reports on the i-th check listed; an unlisted one is added.
+  function checkItem(index, name) {
+    let item = checkList.querySelectorAll("[data-check-item]")[index];
+    if (!item) {
+      item = element("li", "check-result");
+      item.dataset.checkItem = "";
+      const head = element("p", "check-result__name");
+      head.append(element("span", "check-result__mark"), ` ${name}`);
+      head.firstChild.dataset.checkMark = "";
+      const detail = element("pre", "check-result__detail");
+      detail.dataset.checkDetail = "";
+      item.append(head, detail);
+      checkList.append(item);
+    }
+    return item;
+  }
+
+  const controls = setupRunPanel(panel, {
+    socketPath: () => `/ws/exercises/${encodeURIComponent(slug)}/`,
+    message: (action) => ({ action, code: editor ? editor.getCode() : starter }),
+    showLine: (number) => editor?.revealLine(number),
+    onStart(action) {
+      if (action !== "check") return;
+      reported = 0;
+      verdictSeen = false;
+      for (const item of checkList.querySelectorAll("[data-check-item]")) {
+        item.dataset.state = "checking";
+        item.querySelector("[data-check-mark]").textContent = "";
+        item.querySelector("[data-check-detail]").hidden = true;
+      }
+      verdict.dataset.passed = "";
+      verdict.textContent = "Checking…";
+    },
+    onCheck(event) {
+      const item = checkItem(reported, event.name);
+      reported += 1;
+      item.dataset.state = event.passed ? "pass" : "fail";
+      item.querySelector("[data-check-mark]").textContent = event.passed ? "Pass" : "Fail";
+      const detail = item.querySelector("[data-check-detail]");
+      detail.textContent = event.detail || "";
+      detail.hidden = !event.detail;
+    },
+    onVerdict(event) {
+      verdictSeen = true;
+      const failed = checkList.querySelectorAll('[data-state="fail"]').length;
+      verdict.dataset.passed = String(event.passed);
+      // A verdict with a message and no checks: the answer was not checked (stopped, lost).
+      const notChecked = event.message && !reported;
+      verdict.textContent = event.passed
+        ? "Solved: every check passed."
+        : notChecked
+          ? `Not checked: ${event.message}`
+          : `Not yet: ${failed} of ${reported} check${reported === 1 ? "" : "s"} failed.`;
+      if (notChecked) {
+        for (const item of checkList.querySelectorAll('[data-state="checking"]')) item.dataset.state = "pending";
+      }
+      if (event.passed) {
+        document.dispatchEvent(new CustomEvent("glossary:solved", { detail: { exercise: slug } }));
+      }
+    },
+    onFinish() {
+      if (verdict.textContent === "Checking…" && !verdictSeen) {
+        verdict.textContent = "The check did not finish: see why above, then try again.";
+        for (const item of checkList.querySelectorAll('[data-state="checking"]')) {
+          item.dataset.state = "pending";
+        }
+      }
+    },
+  });
+
+  setupHints(exercise.querySelector("[data-hints]"));
+  const reset = panel.querySelector("[data-reset]");
+  const edited = panel.querySelector("[data-edited]");
+  // The answer so far stays in this browser, so a reload or a visit later loses nothing.
+  const draftKey = `glossary-answer:${slug}`;
+  function showEdited(code) {
+    edited.hidden = code === starter;
+    reset.setAttribute("aria-disabled", String(code === starter));
+    try {
+      if (code === starter) localStorage.removeItem(draftKey);
+      else localStorage.setItem(draftKey, code);
+    } catch {} // storage refused (private mode, full): the answer just is not kept
+  }
+  let draft = null;
+  try {
+    draft = localStorage.getItem(draftKey);
+  } catch {}
+  loadEditor(panel.dataset.editor).then(
+    (Editor) => {
+      const holder = element("div", "code-editor");
+      listing.after(holder);
+      editor = Editor.create({
+        parent: holder,
+        doc: draft ?? starter,
+        language: block.dataset.language,
+        label: "Your answer",
+        nonce: NONCE,
+        onRun: controls.run,
+        onChange: showEdited,
+      });
+      listing.hidden = true;
+      reset.hidden = false;
+      showEdited(editor.getCode());
+      reset.addEventListener("click", () => {
+        if (reset.getAttribute("aria-disabled") === "true") return;
+        editor.setCode(starter);
+        editor.focus();
+      });
+    },
+    () => {}, // without the editor, Run and Check send the starter code
+  );
+}
+
+// Hints are all in the page (a disclosure without JavaScript); here they come one at a
+// time, in order, each behind a press of the button.
+function setupHints(hints) {
+  if (!hints) return;
+  const items = [...hints.querySelectorAll("[data-hint]")];
+  const list = hints.querySelector("ol");
+  const button = element("button", "hint-button");
+  button.type = "button";
+  const holder = element("div", "hints");
+  holder.setAttribute("aria-label", "Hints");
+  holder.setAttribute("role", "region");
+  for (const item of items) item.hidden = true;
+  holder.append(list, button);
+  hints.replaceWith(holder);
+  let shown = 0;
+  function update() {
+    button.hidden = shown === items.length;
+    button.textContent = `Show a hint (${shown + 1} of ${items.length})`;
+  }
+  button.addEventListener("click", () => {
+    const hint = items[shown];
+    hint.hidden = false;
+    shown += 1;
+    update();
+    if (button.hidden) {
+      // The button is gone: keyboard focus goes to the last hint instead of the page's top.
+      hint.tabIndex = -1;
+      hint.focus();
+    }
+  });
+  update();
+}
+
 document.querySelectorAll(".run-panel[data-slug]").forEach(setupSnippet);
+document.querySelectorAll(".run-panel[data-exercise-panel]").forEach(setupExercise);
 document.querySelectorAll(".run-panel[data-play]").forEach(setupPlayground);

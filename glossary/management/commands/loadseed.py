@@ -10,7 +10,7 @@ from glossary.models import Snippet, Topic
 SEED_FIXTURES = ("glossary", "examples")
 # Loaded after the seed, whose topics they name. Left out of the Django runtime's
 # database: a reader's code there could read the hidden data sets.
-EXERCISE_FIXTURES = ("exercises",)
+EXERCISE_FIXTURES = ("exercises", "paths")
 # What a verification result depends on, and the fields that hold it.
 VERIFIED_INPUTS = ("code", "runtime")
 VERIFICATION_FIELDS = (

@@ -22,13 +22,12 @@ const LANGUAGES = {
   sql: () => sql({ dialect: PostgreSQL }),
 };
 
-// Typing over a selection of several lines: Chromium would merge the lines' elements
-// natively, with style attributes that the page's CSP refuses (a console error for each),
-// so the editor replaces the selection itself.
+// Typing over a selection: Chromium would merge the selected elements (lines, or the
+// highlighted words of one line) natively, with style attributes that the page's CSP
+// refuses (a console error for each), so the editor replaces the selection itself.
 function replaceSelectionItself(event, view) {
   const { from, to } = view.state.selection.main;
-  const lines = view.state.doc;
-  if (event.inputType !== "insertText" || !event.data || lines.lineAt(from).number === lines.lineAt(to).number) {
+  if (event.inputType !== "insertText" || !event.data || from === to) {
     return false;
   }
   event.preventDefault();
