@@ -14,7 +14,7 @@ def digest_with_language(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("glossary", "0018_content_revision_terms"),
+        ("glossary", "0020_content_revision_terms"),
     ]
 
     operations = [

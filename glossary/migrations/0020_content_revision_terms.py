@@ -13,7 +13,7 @@ def store_terms(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("glossary", "0017_snippet_server_runtimes"),
+        ("glossary", "0019_paths"),
     ]
 
     operations = [
