@@ -1,15 +1,17 @@
 """A warm Jupyter kernel answering print(1): the yardstick of bench/runs.py's first output.
 
 Runs under .bench-venv's Python (requirements/bench.txt; `make bench` builds it). It
-starts an ipykernel, lets it answer once, then for each line "go" on stdin sends an
+starts an ipykernel on Unix sockets, lets it answer once, then for each line "go" on stdin sends an
 execute request for print(1) and writes the seconds until the first stream message on
 the kernel's iopub channel, then waits for the kernel to be idle again.
 """
 
 import sys
+import tempfile
 import time
+from pathlib import Path
 
-from jupyter_client.manager import start_new_kernel
+from jupyter_client.manager import KernelManager
 
 TIMEOUT = 30
 
@@ -29,7 +31,13 @@ def first_stream_seconds(client):
 
 
 def main():
-    manager, client = start_new_kernel(kernel_name="python3")
+    # Unix sockets, as the runner's pipes are local too (and no unencrypted TCP port).
+    sockets = tempfile.mkdtemp(prefix="bench-kernel-")
+    manager = KernelManager(kernel_name="python3", transport="ipc", ip=str(Path(sockets) / "k"))
+    manager.start_kernel()
+    client = manager.client()
+    client.start_channels()
+    client.wait_for_ready(timeout=TIMEOUT)
     try:
         first_stream_seconds(client)
         print("ready", flush=True)

@@ -150,10 +150,10 @@ def process_cpu(pid):
     return sum(int(value) for value in fields[11:15]) / os.sysconf("SC_CLK_TCK")
 
 
-def innermost(pid):
-    """The last of a chain of only children: the zygote under its bubblewrap."""
-    while children := Path(f"/proc/{pid}/task/{pid}/children").read_text().split():
-        pid = int(children[0])
+def zygote_of(pid):
+    """The fork server's Python process under its bubblewrap processes."""
+    while Path(f"/proc/{pid}/comm").read_text().strip() == "bwrap":
+        pid = int(Path(f"/proc/{pid}/task/{pid}/children").read_text().split()[0])
     return pid
 
 
@@ -244,7 +244,7 @@ async def stage_rows(tries):
         sandbox_rss = statistics.median(tree_rss_kb(pid) for pid in idle) / 1024
         zygote = pool.zygotes.get(runtime)
         if zygote is not None:
-            zygote_pid = innermost(zygote.pid)
+            zygote_pid = zygote_of(zygote.pid)
             forks = []
             cpu_before = process_cpu(zygote_pid) + sum(os.times()[:2])
             for _ in range(tries):

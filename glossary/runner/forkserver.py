@@ -199,11 +199,13 @@ class ForkedProcess:
             protocol = asyncio.StreamReaderProtocol(reader, loop=loop)
             await loop.connect_read_pipe(lambda protocol=protocol: protocol, open(fd, "rb", 0))
             streams.append(reader)
+        transports = [reader._transport for reader in streams]
         transport, protocol = await loop.connect_write_pipe(
             lambda: asyncio.streams.FlowControlMixin(loop), open(stdin_fd, "wb", 0)
         )
         stdin = asyncio.StreamWriter(transport, protocol, None, loop)
         process = cls(pidfd, stdin, *streams, status_fd)
+        process.transports = [*transports, transport]
         os.set_blocking(status_fd, False)
         loop.add_reader(status_fd, process._read_status)
         return process
@@ -225,6 +227,11 @@ class ForkedProcess:
 
     async def wait(self):
         return await asyncio.shield(self._exited)
+
+    def close(self):
+        """Close its pipes now, for a process killed unread as its loop ends."""
+        for transport in self.transports:
+            transport.close()
 
 
 def _kill_unclaimed(forking):

@@ -167,6 +167,9 @@ class WarmPool:
                     await asyncio.gather(*waits, *watchers, return_exceptions=True)
             except TimeoutError:
                 logger.error("Warm processes %s did not exit", [p.pid for p in unused])
+            for process in unused:
+                if isinstance(process, forkserver.ForkedProcess):
+                    process.close()
 
     async def _start(self, runtime, limits):
         loop = asyncio.get_running_loop()

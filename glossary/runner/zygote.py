@@ -1,7 +1,9 @@
 """A runtime's fork server: runs INSIDE a sandbox of its own, standard library only.
 
-    python -u -I -B zygote.py CHILD_DIR [--file NAME]... [--server KIND --bin-dir DIR]
-        --control FD [WARM_UP ARGS...]    (FD: the control socket, forkserver.py)
+    python -u -I -B zygote.py CHILD_DIR --control FD [--file NAME]...
+        [--server KIND --bin-dir DIR] -- [WARM_UP ARGS...]
+
+FD is the control socket (forkserver.py); CHILD_DIR holds child.py and serve.py.
 
 bubblewrap starts it with a run's view of the system (the same binds, tmpfs and
 environment) but keeps it root with the capabilities to make sandboxes of its own. It
@@ -39,6 +41,7 @@ PR_SET_NO_NEW_PRIVS, PR_CAPBSET_DROP = 38, 24
 # What bubblewrap makes read-only in a sandbox's /proc.
 PROC_COVERS = ("sys", "sysrq-trigger", "irq", "bus")
 NAMESPACES = os.CLONE_NEWNS | os.CLONE_NEWNET | os.CLONE_NEWIPC | os.CLONE_NEWUTS
+NAMESPACES |= os.CLONE_NEWCGROUP
 __runner__ = True  # child.receive() hides this module's frames from tracebacks
 
 libc = ctypes.CDLL(None, use_errno=True)
@@ -101,7 +104,7 @@ class Zygote:
         import child
         import serve
 
-        del sys.path[0]  # a snippet imports nothing of the runner's
+        del sys.path[0], sys.modules["child"], sys.modules["serve"]  # not a snippet's to import
         self.child, self.serve = child, serve
         self.server_kind = args.server
         self.server = serve.SERVERS[args.server](args.bin_dir) if args.server else None
@@ -198,7 +201,7 @@ class Zygote:
                 os._exit(0)
 
     def make_sandbox(self):
-        os.unshare(NAMESPACES | getattr(os, "CLONE_NEWCGROUP", 0))
+        os.unshare(NAMESPACES)
         mount(None, "/", None, MS_REC | MS_PRIVATE)
         for path, options in self.tmpfs:
             libc.umount2(path.encode(), MNT_DETACH)
