@@ -282,13 +282,15 @@ async def stage_rows(tries):
                 note=f"each warm sandbox {sandbox_mb:.0f} MB PSS, {sandbox_rss:.0f} MB RSS",
             )
         )
-    total = pool.idle_mb()
+    pids = [*runner.warm_pids(), *(zygote.pid for zygote in pool.zygotes.values())]
+    pss = sum(tree_pss_kb(pid) for pid in pids) / 1024
     rows.append(
         (
-            "warm pool, all runtimes (PSS)",
+            "warm pool, all runtimes",
             "-",
             "-",
-            f"{total:.0f} MB of SNIPPET_WARM_POOL_MB={settings.SNIPPET_WARM_POOL_MB}",
+            f"{pss:.0f} MB PSS, {pool.idle_mb():.0f} MB RSS "
+            f"(bound SNIPPET_WARM_POOL_MB={settings.SNIPPET_WARM_POOL_MB})",
         )
     )
     await runner.shutdown_pool()

@@ -174,7 +174,8 @@ class ForkServer:
         self.kill()
         await self.process.wait()
         if task := getattr(self, "stderr_logger", None):
-            task.cancel()
+            # It ends at the pipe's end, which closes the pipe before the loop may close.
+            await asyncio.gather(task, return_exceptions=True)
 
 
 class ForkedProcess:
@@ -182,9 +183,8 @@ class ForkedProcess:
     pid, the host pid of the run's init and its process group; stdin, stdout, stderr;
     returncode, as bubblewrap reports one (128 + N for signal N); wait()."""
 
-    def __init__(self, pidfd, stdin, stdout, stderr, status):
-        self.pidfd = pidfd
-        self.pid = _host_pid(pidfd)
+    def __init__(self, pid, pidfd, stdin, stdout, stderr, status):
+        self.pid, self.pidfd = pid, pidfd
         self.stdin, self.stdout, self.stderr = stdin, stdout, stderr
         self.returncode = None
         self._status_fd, self._status = status, b""
@@ -192,6 +192,12 @@ class ForkedProcess:
 
     @classmethod
     async def open(cls, pidfd, stdin_fd, stdout_fd, stderr_fd, status_fd):
+        try:
+            pid = _host_pid(pidfd)
+        except OSError:
+            for fd in (pidfd, stdin_fd, stdout_fd, stderr_fd, status_fd):
+                os.close(fd)
+            raise
         loop = asyncio.get_running_loop()
         streams = []
         for fd in (stdout_fd, stderr_fd):
@@ -204,7 +210,7 @@ class ForkedProcess:
             lambda: asyncio.streams.FlowControlMixin(loop), open(stdin_fd, "wb", 0)
         )
         stdin = asyncio.StreamWriter(transport, protocol, None, loop)
-        process = cls(pidfd, stdin, *streams, status_fd)
+        process = cls(pid, pidfd, stdin, *streams, status_fd)
         process.transports = [*transports, transport]
         os.set_blocking(status_fd, False)
         loop.add_reader(status_fd, process._read_status)
@@ -242,6 +248,7 @@ def _kill_unclaimed(forking):
 def _host_pid(pidfd):
     with open(f"/proc/self/fdinfo/{pidfd}") as info:
         for line in info:
-            if line.startswith("Pid:"):
+            if line.startswith("Pid:") and int(line.split()[1]) > 0:
                 return int(line.split()[1])
-    raise OSError("this kernel's pidfds do not tell their pid")
+    # -1: it is gone already; never a pid that kill() would take for a whole group.
+    raise OSError("the forked run is gone (or this kernel's pidfds name no pid)")

@@ -64,8 +64,8 @@ class WarmPool:
     """Up to `size` idle warm processes per runtime, for the event loop that made it.
 
     A new one starts only while the idle ones (their servers included) and the fork
-    servers hold less than SNIPPET_WARM_POOL_MB of memory (proportional set size), so the
-    bound can be passed by one process at most.
+    servers hold less than SNIPPET_WARM_POOL_MB of memory (see idle_mb()), so the bound
+    can be passed by one process at most.
     A runtime is kept warm from its second run in the loop on: a loop that runs one
     snippet and ends (asyncio.run() in a management command) would only pay for processes
     it never uses. A keeper task starts replacements; cancelling it (shutdown_pool(), or the loop's
@@ -112,11 +112,13 @@ class WarmPool:
             return None
 
     def idle_mb(self):
-        """Memory of every idle process and what it started (a server), and of the fork
-        servers, in MiB."""
+        """Resident memory of every idle process and what it started (a server), and of
+        the fork servers, in MiB. Pages a fork shares with its fork server count in each:
+        an upper bound (proportional set size would be exact, but costs the kernel a walk
+        of each process's page tables, on the event loop)."""
         pids = [process.pid for process in self.unused]
         pids += [zygote.pid for zygote in self.zygotes.values()]
-        return sum(tree_pss_kb(pid) for pid in pids) / 1024
+        return sum(tree_rss_kb(pid) for pid in pids) / 1024
 
     def pids(self, runtime=None):
         runtimes = [runtime] if runtime else list(self.idle)
