@@ -27,6 +27,7 @@ logger = logging.getLogger(__name__)
 _unused_pids = set()
 _pools = {}
 SHUTDOWN_WAIT_SECONDS = 10
+SETTLE_SECONDS = 3
 
 
 @atexit.register
@@ -81,6 +82,7 @@ class WarmPool:
         self.paused_until = {}
         self.watchers = set()
         self.zygotes = {}  # runtime: its ForkServer
+        self.born, self.settled = {}, {}  # pid: first seen; pid: its memory (idle_mb())
         self.changed = asyncio.Event()
         self.keeper = asyncio.create_task(self._keep())
 
@@ -112,13 +114,22 @@ class WarmPool:
             return None
 
     def idle_mb(self):
-        """Resident memory of every idle process and what it started (a server), and of
-        the fork servers, in MiB. Pages a fork shares with its fork server count in each:
-        an upper bound (proportional set size would be exact, but costs the kernel a walk
-        of each process's page tables, on the event loop)."""
+        """Memory of every idle process and what it started (a server), and of the fork
+        servers, in MiB: each one's proportional set size (the pages a fork shares with
+        its fork server split between them), read once it has settled, for that costs the
+        kernel a walk of its page tables; its resident size, an upper bound, until then."""
+        now = asyncio.get_running_loop().time()
         pids = [process.pid for process in self.unused]
         pids += [zygote.pid for zygote in self.zygotes.values()]
-        return sum(tree_rss_kb(pid) for pid in pids) / 1024
+        settled = {pid: kb for pid, kb in self.settled.items() if pid in pids}
+        total = 0
+        for pid in pids:
+            if pid not in settled and now - self.born.setdefault(pid, now) >= SETTLE_SECONDS:
+                settled[pid] = tree_pss_kb(pid)
+            total += settled[pid] if pid in settled else tree_rss_kb(pid)
+        self.settled = settled
+        self.born = {pid: born for pid, born in self.born.items() if pid in pids}
+        return total / 1024
 
     def pids(self, runtime=None):
         runtimes = [runtime] if runtime else list(self.idle)
