@@ -45,6 +45,14 @@ $(SANDBOX_VENV)/.installed: requirements/sandbox.txt $(VENV)/.installed
 
 sandbox: $(SANDBOX_VENV)/.installed
 
+# The benchmarks' yardsticks (a Jupyter kernel): a venv of their own, not the site's.
+BENCH_VENV := .bench-venv
+$(BENCH_VENV)/.installed: requirements/bench.txt $(VENV)/.installed
+	test -x $(BENCH_VENV)/bin/python || \
+	  "$$($(PY) -c 'import sys; print(sys._base_executable)')" -m venv $(BENCH_VENV)
+	$(BENCH_VENV)/bin/python -m pip install --quiet -r requirements/bench.txt
+	@touch $@
+
 migrate: install
 	$(PY) manage.py migrate --noinput
 
@@ -95,7 +103,7 @@ superuser: migrate
 	  exit 1; \
 	fi
 
-bench: install
+bench: install sandbox $(BENCH_VENV)/.installed
 	$(PY) bench/pages.py
 	$(PY) bench/runs.py
 
@@ -114,4 +122,4 @@ diagram: install
 	$(PY) manage.py graph_models glossary examples --group-models --dot | dot -Tsvg -o static/img/models.svg
 
 clean:
-	rm -rf $(VENV) $(SANDBOX_VENV) staticfiles .pytest_cache
+	rm -rf $(VENV) $(SANDBOX_VENV) $(BENCH_VENV) staticfiles .pytest_cache

@@ -12,7 +12,9 @@ A run's path goes down the package once:
     serve.py      the launcher inside the sandbox: start the run's server, then the child
     sandbox.py    Bubblewrap | UnsafeLocal
     child.py      the program inside the sandbox: warm up, wait for the code, run it
-    pool.py       warm processes per event loop
+    pool.py       warm processes per event loop, forked by
+    forkserver.py a fork server per runtime: zygote.py, inside its own sandbox, forks
+                  each run into a fresh one
     supervise.py  stream output, enforce the wall and output limits, decide the exit
     slots.py      run slots, per-client shares, the queue
     events.py     every event and the one place each is built

@@ -1,6 +1,7 @@
-"""Warm processes: each event loop keeps a few started per runtime, so a run only hands
-its code over. A warm process serves exactly one run: its tmpfs, database copy and uid
-are its own."""
+"""Warm processes: each event loop keeps a fork server per runtime (forkserver.py) and a
+few processes forked ahead, so a run only hands its code over, and a run that finds none
+idle costs a fork. A warm process serves exactly one run: its namespaces, tmpfs, database
+copy, server and uid are its own."""
 
 import asyncio
 import atexit
@@ -12,7 +13,7 @@ import signal
 
 from django.conf import settings
 
-from . import runtimes
+from . import forkserver, runtimes
 from .sandbox import Bubblewrap
 from .supervise import kill
 
@@ -26,6 +27,7 @@ logger = logging.getLogger(__name__)
 _unused_pids = set()
 _pools = {}
 SHUTDOWN_WAIT_SECONDS = 10
+SETTLE_SECONDS = 3
 
 
 @atexit.register
@@ -37,14 +39,14 @@ def _kill_unused():
             pass
 
 
-def tree_rss_kb(pid):
+def tree_rss_kb(pid, field="VmRSS:", source="status"):
     """Resident memory of a process and its descendants in KiB (0 once it is gone)."""
     total, todo = 0, [pid]
     while todo:
         current = todo.pop()
         try:
-            with open(f"/proc/{current}/status") as status:
-                total += next((int(ln.split()[1]) for ln in status if ln.startswith("VmRSS:")), 0)
+            with open(f"/proc/{current}/{source}") as status:
+                total += next((int(ln.split()[1]) for ln in status if ln.startswith(field)), 0)
             for task in os.listdir(f"/proc/{current}/task"):
                 with open(f"/proc/{current}/task/{task}/children") as children:
                     todo += [int(child) for child in children.read().split()]
@@ -53,11 +55,18 @@ def tree_rss_kb(pid):
     return total
 
 
+def tree_pss_kb(pid):
+    """Like tree_rss_kb(), each page shared between processes (a zygote and its forks)
+    split between them: what the tree really adds."""
+    return tree_rss_kb(pid, "Pss:", "smaps_rollup")
+
+
 class WarmPool:
     """Up to `size` idle warm processes per runtime, for the event loop that made it.
 
-    A new one starts only while the idle ones (their servers included) hold less than
-    SNIPPET_WARM_POOL_MB of memory, so the bound can be passed by one process at most.
+    A new one starts only while the idle ones (their servers included) and the fork
+    servers hold less than SNIPPET_WARM_POOL_MB of memory (see idle_mb()), so the bound
+    can be passed by one process at most.
     A runtime is kept warm from its second run in the loop on: a loop that runs one
     snippet and ends (asyncio.run() in a management command) would only pay for processes
     it never uses. A keeper task starts replacements; cancelling it (shutdown_pool(), or the loop's
@@ -72,6 +81,8 @@ class WarmPool:
         self.unused = set()  # started, not handed to a run, not yet reaped
         self.paused_until = {}
         self.watchers = set()
+        self.zygotes = {}  # runtime: its ForkServer
+        self.born, self.settled = {}, {}  # pid: first seen; pid: its memory (idle_mb())
         self.changed = asyncio.Event()
         self.keeper = asyncio.create_task(self._keep())
 
@@ -90,9 +101,35 @@ class WarmPool:
         self.changed.set()
         return process
 
+    async def fork(self, kind, limits, given):
+        """A process forked for a run by kind's fork server, or None if it has none."""
+        zygote = self.zygotes.get(kind.name)
+        if zygote is None or zygote.given != given:
+            return None
+        try:
+            return await zygote.fork(kind.spawn_limits(limits, given), limits.cpu_seconds)
+        except OSError:
+            logger.exception("The %s fork server failed; runs start cold for now", kind.name)
+            self._retire(kind.name)
+            return None
+
     def idle_mb(self):
-        """Resident memory of every idle process and what it started (a server), in MiB."""
-        return sum(tree_rss_kb(process.pid) for process in self.unused) / 1024
+        """Memory of every idle process and what it started (a server), and of the fork
+        servers, in MiB: each one's proportional set size (the pages a fork shares with
+        its fork server split between them), read once it has settled, for that costs the
+        kernel a walk of its page tables; its resident size, an upper bound, until then."""
+        now = asyncio.get_running_loop().time()
+        pids = [process.pid for process in self.unused]
+        pids += [zygote.pid for zygote in self.zygotes.values()]
+        settled = {pid: kb for pid, kb in self.settled.items() if pid in pids}
+        total = 0
+        for pid in pids:
+            if pid not in settled and now - self.born.setdefault(pid, now) >= SETTLE_SECONDS:
+                settled[pid] = tree_pss_kb(pid)
+            total += settled[pid] if pid in settled else tree_rss_kb(pid)
+        self.settled = settled
+        self.born = {pid: born for pid, born in self.born.items() if pid in pids}
+        return total / 1024
 
     def pids(self, runtime=None):
         runtimes = [runtime] if runtime else list(self.idle)
@@ -134,31 +171,67 @@ class WarmPool:
             for process in unused:
                 kill(process)
                 self._release(process)
+            zygotes = list(self.zygotes.values())
+            self.zygotes.clear()
             waits = [process.wait() for process in unused]
+            waits += [zygote.close() for zygote in zygotes]
             try:
                 async with asyncio.timeout(SHUTDOWN_WAIT_SECONDS):
                     await asyncio.gather(*waits, *watchers, return_exceptions=True)
             except TimeoutError:
                 logger.error("Warm processes %s did not exit", [p.pid for p in unused])
+            for process in unused:
+                if isinstance(process, forkserver.ForkedProcess):
+                    process.close()
 
     async def _start(self, runtime, limits):
         loop = asyncio.get_running_loop()
         try:
             kind = runtimes.get(runtime)
-            process = await kind.start(Bubblewrap(), limits, await kind.given())
-        except (runtimes.RunRefused, OSError):
+            given = await kind.given()
+            zygote = self.zygotes.get(runtime)
+            if forkserver.usable() and (zygote is None or zygote.given != given):
+                self._retire(runtime)
+                await self._start_zygote(kind, given)
+            process = await self.fork(kind, limits, given)
+            if process is None:
+                process = await kind.start(Bubblewrap(), limits, given)
+        except (runtimes.RunRefused, OSError, forkserver.ForkServerFailed):
             logger.exception("Could not start a warm %s process; runs start cold for now", runtime)
             self.paused_until[runtime] = loop.time() + IDLE_DEATH_PAUSE
             return
         self.unused.add(process)
         _unused_pids.add(process.pid)
-        watcher = asyncio.create_task(self._watch(runtime, process))
-        self.watchers.add(watcher)
-        watcher.add_done_callback(self.watchers.discard)
+        self._track(self._watch(runtime, process))
         if self.limits[runtime] == limits:
             self.idle[runtime].append(process)
         else:  # the settings changed while it started
             kill(process)
+
+    async def _start_zygote(self, kind, given):
+        zygote = await forkserver.ForkServer.start(kind, given)
+        self.zygotes[kind.name] = zygote
+        _unused_pids.add(zygote.pid)
+        self._track(self._watch_zygote(kind.name, zygote))
+
+    def _retire(self, runtime):
+        """Stop runtime's fork server: it exits once the runs it forked have ended."""
+        if (zygote := self.zygotes.pop(runtime, None)) is not None:
+            zygote.control.close()
+
+    def _track(self, coroutine):
+        watcher = asyncio.create_task(coroutine)
+        self.watchers.add(watcher)
+        watcher.add_done_callback(self.watchers.discard)
+
+    async def _watch_zygote(self, runtime, zygote):
+        await zygote.process.wait()
+        _unused_pids.discard(zygote.pid)
+        if self.zygotes.get(runtime) is zygote:
+            del self.zygotes[runtime]
+            logger.warning("The %s fork server exited (%s)", runtime, zygote.process.returncode)
+            self.paused_until[runtime] = asyncio.get_running_loop().time() + IDLE_DEATH_PAUSE
+            self.changed.set()
 
     async def _watch(self, runtime, process):
         await process.wait()
@@ -179,7 +252,10 @@ def warm_pool():
     """The running loop's pool, made on first use; None when SNIPPET_WARM_POOL is 0."""
     for loop in [loop for loop in _pools if loop.is_closed()]:
         # Closed without cancelling its tasks: nothing will reap these any more.
-        for process in _pools.pop(loop).unused:
+        pool = _pools.pop(loop)
+        for zygote in pool.zygotes.values():
+            zygote.kill()
+        for process in [*pool.unused, *(zygote.process for zygote in pool.zygotes.values())]:
             kill(process)
             with contextlib.suppress(ChildProcessError):
                 os.waitpid(process.pid, 0)

@@ -84,6 +84,8 @@ async def run(
     box = box_class()
     try:
         yield start_event(run_id, box.name, limits.as_dict())
+        if process is None and pool is not None:
+            process = await pool.fork(kind, limits, given)
         if process is None:
             try:
                 process = await kind.start(box, limits, given)

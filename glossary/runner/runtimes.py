@@ -67,20 +67,27 @@ class Runtime:
         """The argv that runs in the sandbox: the child, waiting for the code."""
         return child.command(self.interpreter(), "serve", str(limits.cpu_seconds), *self.warm_up())
 
-    async def start(self, sandbox, limits, given):
-        """Start a run's process: it warms up, then waits for the snippet's code on stdin."""
-        # The child lowers the CPU limit to the snippet's budget once warmed up, and the
-        # file limit is the snippet's allowance on top of the largest file it is given.
+    def zygote_options(self):
+        """More of the fork server's options (zygote.py)."""
+        return []
+
+    def spawn_limits(self, limits, given):
+        """The limits a run's process starts with. The child lowers the CPU limit to the
+        snippet's budget once warmed up, and the file limit is the snippet's allowance on
+        top of the largest file it is given."""
         sizes = [os.path.getsize(path) for path in given.files.values()]
         given_kb = -(-max(sizes, default=0) // 1024)
-        spawn_limits = dataclasses.replace(
+        return dataclasses.replace(
             limits,
             cpu_seconds=limits.cpu_seconds + WARM_UP_CPU_SECONDS,
             file_size_kb=limits.file_size_kb + given_kb,
         )
+
+    async def start(self, sandbox, limits, given):
+        """Start a run's process: it warms up, then waits for the snippet's code on stdin."""
         return await sandbox.start(
             self.command(limits),
-            spawn_limits,
+            self.spawn_limits(limits, given),
             read_only=self.read_only(),
             files=given.files,
             env=self.env(sandbox.workdir),
@@ -164,6 +171,9 @@ class ServerRuntime(Runtime):
 
     def command(self, limits):
         return self.server.launch("start", super().command(limits))
+
+    def zygote_options(self):
+        return ["--server", self.server.kind, "--bin-dir", str(self.server.bin_dir())]
 
 
 class PostgreSQL(ServerRuntime):

@@ -58,11 +58,13 @@ def _ancestors(path):
     return [str(parent) for parent in reversed(Path(path).parents) if str(parent) != "/"]
 
 
-def bwrap_argv(command, read_only=(), files=(), limits=None, options=()):
+def bwrap_argv(command, read_only=(), files=(), limits=None, options=(), zygote=False):
     """The bubblewrap command line that runs command (an argv list) in a fresh sandbox.
 
     read_only: host paths bound read-only at the same place. files: (fd, path) pairs copied
-    into the sandbox's working directory. options: more of bubblewrap's (mounts).
+    into the sandbox's working directory. options: more of bubblewrap's (mounts). zygote:
+    for a fork server (root only): it stays root, may make namespaces and mounts, and
+    sets each run's uid and limits itself (zygote.py).
     """
     limits = limits or Limits.from_settings()
     argv = ["bwrap", "--unshare-ipc", "--unshare-pid", "--unshare-net", "--unshare-uts"]
@@ -71,7 +73,7 @@ def bwrap_argv(command, read_only=(), files=(), limits=None, options=()):
         # No user namespace: the child becomes a real unprivileged uid (setpriv below),
         # the only way RLIMIT_NPROC binds. setpriv needs these three to do it.
         argv += ["--cap-drop", "ALL"]
-        for cap in ("CAP_SETUID", "CAP_SETGID", "CAP_SETPCAP"):
+        for cap in ("CAP_SETUID", "CAP_SETGID", "CAP_SETPCAP", *(["CAP_SYS_ADMIN"] * zygote)):
             argv += ["--cap-add", cap]
     else:
         argv += ["--unshare-user", "--uid", "65534", "--gid", "65534", "--disable-userns"]
@@ -92,6 +94,8 @@ def bwrap_argv(command, read_only=(), files=(), limits=None, options=()):
     for fd, name in files:
         argv += ["--perms", "0666", "--file", str(fd), f"{SANDBOX_DIR}/{name}"]
     argv += [*options, "--chdir", SANDBOX_DIR, "--"]
+    if zygote:
+        return [*argv, *command]
     if os.geteuid() == 0:
         uid = str(random.choice(RUN_UIDS))
         argv += ["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups"]

@@ -233,7 +233,8 @@ def name_the_user():
         group.write(f"snippet:x:{gid}:\n")
 
 
-def start(server, command):
+def prepare(server):
+    """Start the run's server from its template; the environment its clients need."""
     name_the_user()
     if os.path.isdir(TEMPLATE_DIR):
         # Contents only, no metadata: a third faster for PostgreSQL's thousand files.
@@ -245,7 +246,11 @@ def start(server, command):
     env = {**os.environ, **server.client_env()}
     if server.bin_dir:
         env["PATH"] = f"{server.bin_dir}:{env['PATH']}"  # psql, pg_dump, redis-cli...
-    os.execvpe(command[0], command, env)
+    return env
+
+
+def start(server, command):
+    os.execvpe(command[0], command, prepare(server))
 
 
 def build(server, sql):
@@ -259,6 +264,19 @@ def build(server, sql):
         server.stop(process)
     with tarfile.open(fileobj=sys.stdout.buffer, mode="w|") as archive:
         archive.add(DATA_DIR, arcname=".")
+
+
+FAILURES = (ServerFailed, OSError, subprocess.TimeoutExpired)
+
+
+def failure(kind, error):
+    """What the run shows when its server could not start: the error, the log's end."""
+    try:
+        with open(LOG, errors="replace") as log:
+            tail = log.read()[-2000:]
+    except OSError:
+        tail = ""
+    return f"The run's {kind} server could not start: {error}\n{tail}"
 
 
 def main(argv=None):
@@ -279,13 +297,8 @@ def main(argv=None):
             parser.error("start needs the command to run once the server is ready")
         else:
             start(server, args.command)
-    except (ServerFailed, OSError, subprocess.TimeoutExpired) as error:
-        try:
-            with open(LOG, errors="replace") as log:
-                tail = log.read()[-2000:]
-        except OSError:
-            tail = ""
-        print(f"The run's {args.kind} server could not start: {error}\n{tail}", file=sys.stderr)
+    except FAILURES as error:
+        print(failure(args.kind, error), file=sys.stderr)
         return 1
     return 0
 

@@ -1,0 +1,254 @@
+"""Fork servers: a zygote per runtime (zygote.py), so a run costs a fork, not a sandbox
+and an interpreter started from nothing.
+
+The zygote lives in a sandbox made like a run's, with the runtime imported; each run it
+forks gets new namespaces, fresh tmpfs mounts, its own uid and limits and, for a server
+runtime, its own server (see zygote.py). Only root can give the zygote what it needs to
+make those sandboxes; other users' runs each start a bubblewrap of their own.
+
+    server = await ForkServer.start(runtime, given)
+    process = await server.fork(limits)     # stdin, stdout, stderr, pid, wait()
+"""
+
+import asyncio
+import json
+import logging
+import os
+import random
+import signal
+import socket
+import subprocess
+from pathlib import Path
+
+from . import child, serve
+from .sandbox import RUN_UIDS, SANDBOX_DIR, bwrap_argv, child_env
+from .supervise import kill
+
+ZYGOTE = Path(__file__).with_name("zygote.py")
+# What the zygote imports from its directory, bound read-only into its sandbox.
+RUNNER_FILES = [ZYGOTE, Path(child.__file__), Path(serve.__file__)]
+READY_SECONDS = 60
+
+logger = logging.getLogger(__name__)
+
+
+class ForkServerFailed(Exception):
+    pass
+
+
+def usable():
+    """Whether this server may start fork servers: they need root (see the docstring)."""
+    return os.geteuid() == 0
+
+
+class ForkServer:
+    """A runtime's zygote, started for one event loop and one version of what runs get."""
+
+    def __init__(self, process, control, given):
+        self.process = process
+        self.control = control
+        self.given = given
+        self.lock = asyncio.Lock()
+
+    @classmethod
+    async def start(cls, runtime, given):
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        command = [runtime.interpreter(), "-u", "-I", "-B", str(ZYGOTE), str(ZYGOTE.parent)]
+        command += ["--control", str(theirs.fileno())]
+        for name in given.files:
+            command += ["--file", name]
+        command += [*runtime.zygote_options(), "--", *runtime.warm_up()]
+        opened = []
+        try:
+            for name, path in given.files.items():
+                opened.append((os.open(path, os.O_RDONLY), name))
+            argv = bwrap_argv(
+                command,
+                [*runtime.read_only(), *map(str, RUNNER_FILES)],
+                opened,
+                options=given.sandbox_options,
+                zygote=True,
+            )
+            process = await asyncio.create_subprocess_exec(
+                *argv,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE,
+                env=child_env(SANDBOX_DIR, runtime.env(SANDBOX_DIR)),
+                start_new_session=True,
+                pass_fds=[theirs.fileno(), *(fd for fd, _ in opened)],
+            )
+        finally:
+            theirs.close()
+            for fd, _ in opened:
+                os.close(fd)
+        ours.setblocking(False)
+        server = cls(process, ours, given)
+        try:
+            async with asyncio.timeout(READY_SECONDS):
+                ready = await server._receive()
+        except (TimeoutError, OSError):
+            ready = None
+        if ready is None or ready[0] != b"ready":
+            server.kill()
+            await process.wait()
+            stderr = (await process.stderr.read()).decode(errors="replace").strip()
+            raise ForkServerFailed(f"The {runtime.name} fork server did not start: {stderr}")
+        server.stderr_logger = asyncio.create_task(server._log_stderr(runtime.name))
+        return server
+
+    async def fork(self, spawn_limits, cpu_seconds):
+        """A new run's process, waiting for its code; OSError if the zygote is gone.
+
+        spawn_limits: its resource limits; cpu_seconds: the snippet's CPU budget, to
+        which child.receive() lowers RLIMIT_CPU once the code arrives.
+        """
+        # Shielded: a request the zygote has taken must have its answer read, else the
+        # next request would read it; a run cancelled meanwhile is killed once forked.
+        forking = asyncio.ensure_future(self._fork(spawn_limits, cpu_seconds))
+        try:
+            return await asyncio.shield(forking)
+        except asyncio.CancelledError:
+            forking.add_done_callback(_kill_unclaimed)
+            raise
+
+    async def _fork(self, spawn_limits, cpu_seconds):
+        pipes = [os.pipe() for _ in range(4)]  # stdin, stdout, stderr, exit status
+        theirs = [pipes[0][0], pipes[1][1], pipes[2][1], pipes[3][1]]
+        ours = [pipes[0][1], pipes[1][0], pipes[2][0], pipes[3][0]]
+        request = {
+            "uid": random.choice(RUN_UIDS),
+            "rlimits": spawn_limits.rlimits(),
+            "cpu_seconds": cpu_seconds,
+        }
+        try:
+            async with self.lock:
+                socket.send_fds(self.control, [json.dumps(request).encode()], theirs)
+                reply = await self._receive()
+        except BaseException:
+            for fd in ours:
+                os.close(fd)
+            raise
+        finally:
+            for fd in theirs:
+                os.close(fd)
+        if reply is None or reply[0] != b"ok" or len(reply[1]) != 1:
+            for fd in [*ours, *(reply[1] if reply else [])]:
+                os.close(fd)
+            raise ConnectionError("the fork server is gone")
+        return await ForkedProcess.open(reply[1][0], *ours)
+
+    async def _receive(self):
+        """(message, fds) from the zygote, or None once it is gone."""
+        loop = asyncio.get_running_loop()
+        while True:
+            try:
+                message, fds, _flags, _address = socket.recv_fds(self.control, 64, 1)
+            except BlockingIOError:
+                readable = loop.create_future()
+                loop.add_reader(self.control, readable.set_result, None)
+                try:
+                    await readable
+                finally:
+                    loop.remove_reader(self.control)
+                continue
+            return (message, fds) if message else None
+
+    async def _log_stderr(self, name):
+        while line := await self.process.stderr.readline():
+            logger.warning("The %s fork server: %s", name, line.decode(errors="replace").rstrip())
+
+    @property
+    def pid(self):
+        return self.process.pid
+
+    def kill(self):
+        """Kill the zygote's sandbox, and with it every run it forked."""
+        try:
+            os.killpg(self.process.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        self.control.close()
+
+    async def close(self):
+        self.kill()
+        await self.process.wait()
+        if task := getattr(self, "stderr_logger", None):
+            # It ends at the pipe's end, which closes the pipe before the loop may close.
+            await asyncio.gather(task, return_exceptions=True)
+
+
+class ForkedProcess:
+    """A forked run as the runner uses a process (asyncio.subprocess.Process's parts):
+    pid, the host pid of the run's init and its process group; stdin, stdout, stderr;
+    returncode, as bubblewrap reports one (128 + N for signal N); wait()."""
+
+    def __init__(self, pid, pidfd, stdin, stdout, stderr, status):
+        self.pid, self.pidfd = pid, pidfd
+        self.stdin, self.stdout, self.stderr = stdin, stdout, stderr
+        self.returncode = None
+        self._status_fd, self._status = status, b""
+        self._exited = asyncio.get_running_loop().create_future()
+
+    @classmethod
+    async def open(cls, pidfd, stdin_fd, stdout_fd, stderr_fd, status_fd):
+        try:
+            pid = _host_pid(pidfd)
+        except OSError:
+            for fd in (pidfd, stdin_fd, stdout_fd, stderr_fd, status_fd):
+                os.close(fd)
+            raise
+        loop = asyncio.get_running_loop()
+        streams = []
+        for fd in (stdout_fd, stderr_fd):
+            reader = asyncio.StreamReader(loop=loop)
+            protocol = asyncio.StreamReaderProtocol(reader, loop=loop)
+            await loop.connect_read_pipe(lambda protocol=protocol: protocol, open(fd, "rb", 0))
+            streams.append(reader)
+        transports = [reader._transport for reader in streams]
+        transport, protocol = await loop.connect_write_pipe(
+            lambda: asyncio.streams.FlowControlMixin(loop), open(stdin_fd, "wb", 0)
+        )
+        stdin = asyncio.StreamWriter(transport, protocol, None, loop)
+        process = cls(pid, pidfd, stdin, *streams, status_fd)
+        process.transports = [*transports, transport]
+        os.set_blocking(status_fd, False)
+        loop.add_reader(status_fd, process._read_status)
+        return process
+
+    def _read_status(self):
+        try:
+            data = os.read(self._status_fd, 64)
+        except BlockingIOError:
+            return
+        self._status += data
+        if data:
+            return
+        asyncio.get_running_loop().remove_reader(self._status_fd)
+        os.close(self._status_fd)
+        os.close(self.pidfd)
+        # No status: the init itself was killed, by the runner or with its zygote.
+        self.returncode = int(self._status) if self._status.strip() else -signal.SIGKILL
+        self._exited.set_result(self.returncode)
+
+    async def wait(self):
+        return await asyncio.shield(self._exited)
+
+    def close(self):
+        """Close its pipes now, for a process killed unread as its loop ends."""
+        for transport in self.transports:
+            transport.close()
+
+
+def _kill_unclaimed(forking):
+    if not forking.cancelled() and forking.exception() is None:
+        kill(forking.result())
+
+
+def _host_pid(pidfd):
+    with open(f"/proc/self/fdinfo/{pidfd}") as info:
+        for line in info:
+            if line.startswith("Pid:") and int(line.split()[1]) > 0:
+                return int(line.split()[1])
+    # -1: it is gone already; never a pid that kill() would take for a whole group.
+    raise OSError("the forked run is gone (or this kernel's pidfds name no pid)")
