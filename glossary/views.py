@@ -69,6 +69,7 @@ def home(request: HttpRequest) -> HttpResponse:
         "featured_topics": Topic.objects.visible_to(user).featured().for_index(),
         "featured_snippet": snippets.runnable().filter(topic__is_featured=True).first(),
         "lessons": snippets.lessons(),
+        "paths": Path.objects.visible_to(user),
         "recent_links": Link.objects.visible_to(user).newest_first()[:RECENT_LINKS],
     }
     return render(request, "glossary/home.html", context)

@@ -72,6 +72,18 @@ class TestPathList:
         assert html.count("5 steps") == 8
 
 
+def test_the_home_page_offers_the_published_paths(client, path):
+    make_path("draft", "Unfinished path", is_published=False)
+
+    html = client.get(reverse("glossary:home")).text
+
+    section = html.split('id="paths-title"')[1].split("</section>")[0]
+    assert re.findall(r'class="path-card__title"><a href="([^"]+)">([^<]+)</a>', section) == [
+        (path.get_absolute_url(), "SQL from zero")
+    ]
+    assert "Start here." in section
+
+
 class TestPathPage:
     def test_it_lists_the_steps_in_order_with_links_notes_and_progress_marks(self, client, path):
         html = client.get(path.get_absolute_url()).text
