@@ -82,6 +82,7 @@ class WarmPool:
         self.paused_until = {}
         self.watchers = set()
         self.zygotes = {}  # runtime: its ForkServer
+        self.unforkable = set()  # runtimes whose fork server could not start
         self.born, self.settled = {}, {}  # pid: first seen; pid: its memory (idle_mb())
         self.changed = asyncio.Event()
         self.keeper = asyncio.create_task(self._keep())
@@ -190,13 +191,18 @@ class WarmPool:
             kind = runtimes.get(runtime)
             given = await kind.given()
             zygote = self.zygotes.get(runtime)
-            if forkserver.usable() and (zygote is None or zygote.given != given):
+            forks = forkserver.usable() and runtime not in self.unforkable
+            if forks and (zygote is None or zygote.given != given):
                 self._retire(runtime)
-                await self._start_zygote(kind, given)
+                try:
+                    await self._start_zygote(kind, given)
+                except forkserver.ForkServerFailed as failure:
+                    logger.warning("%s; each run starts its own sandbox instead", failure)
+                    self.unforkable.add(runtime)
             process = await self.fork(kind, limits, given)
             if process is None:
                 process = await kind.start(Bubblewrap(), limits, given)
-        except (runtimes.RunRefused, OSError, forkserver.ForkServerFailed):
+        except (runtimes.RunRefused, OSError):
             logger.exception("Could not start a warm %s process; runs start cold for now", runtime)
             self.paused_until[runtime] = loop.time() + IDLE_DEATH_PAUSE
             return

@@ -30,6 +30,7 @@ import json
 import os
 import select
 import socket
+import stat
 import sys
 
 NOBODY = 65534
@@ -59,9 +60,11 @@ def mount(source, target, fstype=None, flags=0, data=None):
 
 
 def tmpfs_mounts():
-    """(path, options) of each writable tmpfs of this sandbox: its working directory, /tmp
-    and a server's directories, not the root or /dev that bubblewrap builds."""
-    found = []
+    """(path, options, binds) of each writable tmpfs of this sandbox: its working directory,
+    /tmp and a server's directories, not the root or /dev that bubblewrap builds. binds: the
+    outermost other mounts below it (a site installed under /tmp, say), which a run's fresh
+    tmpfs must not hide."""
+    found, others = [], []
     with open("/proc/self/mountinfo") as mountinfo:
         for line in mountinfo:
             fields, _, rest = line.partition(" - ")
@@ -70,7 +73,15 @@ def tmpfs_mounts():
             if fstype == "tmpfs" and path not in ("/", "/dev"):
                 kept = [opt for opt in options.split(",") if opt.split("=")[0] in ("size", "mode")]
                 found.append((path, ",".join(kept)))
-    return found
+            else:
+                others.append(path)
+    below = lambda path, top: path.startswith(os.path.join(top, ""))  # noqa: E731
+    tmpfs = []
+    for path, options in found:
+        binds = list(dict.fromkeys(other for other in others if below(other, path)))
+        binds = [bind for bind in binds if not any(below(bind, outer) for outer in binds)]
+        tmpfs.append((path, options, binds))
+    return tmpfs
 
 
 def parse(argv):
@@ -203,9 +214,23 @@ class Zygote:
     def make_sandbox(self):
         os.unshare(NAMESPACES)
         mount(None, "/", None, MS_REC | MS_PRIVATE)
-        for path, options in self.tmpfs:
-            libc.umount2(path.encode(), MNT_DETACH)
+        for path, options, binds in self.tmpfs:
+            # Binds below the zygote's tmpfs are carried onto the fresh one, read-only; the
+            # old one then stays covered (a detached mount could not be bound from).
+            kept = [(bind, os.open(bind, os.O_PATH)) for bind in binds]
+            if not kept:
+                libc.umount2(path.encode(), MNT_DETACH)
             mount("tmpfs", path, "tmpfs", MS_NOSUID | MS_NODEV, options)
+            for bind, fd in kept:
+                if stat.S_ISDIR(os.fstat(fd).st_mode):
+                    os.makedirs(bind, exist_ok=True)
+                else:
+                    os.makedirs(os.path.dirname(bind), exist_ok=True)
+                    os.close(os.open(bind, os.O_CREAT | os.O_WRONLY, 0o444))
+                mount(f"/proc/self/fd/{fd}", bind, None, MS_BIND | MS_REC)
+                flags = MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV
+                mount(None, bind, None, flags)
+                os.close(fd)
         _check(libc.umount2(b"/proc", MNT_DETACH), "/proc")
         mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
         for name in PROC_COVERS:
