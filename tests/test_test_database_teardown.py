@@ -63,15 +63,19 @@ def test_a_thread_that_keeps_its_connection_fails_the_run_and_is_named(tmp_path)
         "import threading\n"
         "import pytest\n"
         "from glossary.models import Topic\n\n"
+        "queried, done = threading.Event(), threading.Event()\n\n"
+        "def keep():\n"
+        "    Topic.objects.count()\n"
+        "    queried.set()\n"
+        "    done.wait()\n\n"
         "@pytest.mark.django_db(transaction=True)\n"
         "def test_leak():\n"
-        "    thread = threading.Thread(target=lambda: Topic.objects.count(), name='keeper')\n"
-        "    thread.start()\n"
-        "    thread.join()\n",
+        "    threading.Thread(target=keep, name='keeper', daemon=True).start()\n"
+        "    assert queried.wait(30)\n",
     )
 
     assert result.returncode != 0
     assert f"1 {LEFT_OPEN}" in result.stdout
-    assert "taken by thread keeper (ended) in test_it.py::test_leak" in result.stdout
+    assert "taken by thread keeper (alive) in test_it.py::test_leak" in result.stdout
     # The guard ends the session, so the database is still dropped.
     assert "is being accessed by other users" not in result.stdout + result.stderr
