@@ -22,6 +22,7 @@ pytestmark = pytest.mark.asyncio
 async def forking(settings):
     """A pool with a python fork server; runs beyond its warm processes are forked."""
     require(runner.bubblewrap_works(), "bubblewrap with namespaces is not available")
+    settings.SNIPPET_FORK_SERVERS = True
     require(forkserver.usable(), "fork servers need root")
     settings.SNIPPET_WARM_POOL = 1
     for _ in range(2):
@@ -140,8 +141,9 @@ async def test_a_cancelled_forked_run_leaves_no_process(forking):
     assert until_gone(marker) == []
 
 
-async def test_the_fork_server_holds_nothing_of_the_server(monkeypatch):
+async def test_the_fork_server_holds_nothing_of_the_server(monkeypatch, settings):
     require(runner.bubblewrap_works(), "bubblewrap with namespaces is not available")
+    settings.SNIPPET_FORK_SERVERS = True
     require(forkserver.usable(), "fork servers need root")
     monkeypatch.setenv("SECRET_KEY", "leak-secret")
     monkeypatch.setenv("DATABASE_URL", "sqlite:///leak.sqlite3")

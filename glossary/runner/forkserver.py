@@ -20,6 +20,8 @@ import socket
 import subprocess
 from pathlib import Path
 
+from django.conf import settings
+
 from . import child, serve
 from .sandbox import RUN_UIDS, SANDBOX_DIR, bwrap_argv, child_env
 from .supervise import kill
@@ -37,8 +39,9 @@ class ForkServerFailed(Exception):
 
 
 def usable():
-    """Whether this server may start fork servers: they need root (see the docstring)."""
-    return os.geteuid() == 0
+    """Whether this server starts fork servers: SNIPPET_FORK_SERVERS, and root (see the
+    docstring)."""
+    return settings.SNIPPET_FORK_SERVERS and os.geteuid() == 0
 
 
 class ForkServer:
