@@ -23,7 +23,7 @@ from websockets.sync.client import connect
 
 from glossary import runner
 from tests.conftest import require
-from tests.test_end_to_end import ROOT, free_port, wait_until_serving
+from tests.live_server import daphne, manage, site_env
 from tests.test_servers import CONNECT, REACH, files_of, gone, usable
 
 MEMORY_MB = 384  # a reader's run, server included (PostgreSQL's own limit is 512)
@@ -53,35 +53,21 @@ KINDS = ["postgresql", "redis", "mysql"]
 def site(tmp_path_factory):
     """Daphne whose readers' runs have a stricter memory and CPU limit than curated ones."""
     require(runner.bubblewrap_works(), "bubblewrap with namespaces is not available")
-    database = tmp_path_factory.mktemp("server-abuse") / "site.sqlite3"
-    env = {
-        **{name: value for name, value in os.environ.items() if name != "REDIS_URL"},
-        "DJANGO_SETTINGS_MODULE": "config.settings.development",
-        "DATABASE_URL": f"sqlite:///{database}",
-        "DEBUG": "false",
-        "SECRET_KEY": "server-abuse-secret-" + uuid.uuid4().hex,
-        "SNIPPET_RUNS_PER_MINUTE": "1000",
-        "SNIPPET_RUN_SLOTS": "4",
-        "SNIPPET_READER_MEMORY_MB": str(MEMORY_MB),
-        "SNIPPET_READER_CPU_SECONDS": str(CPU_SECONDS),
-    }
-    manage = [sys.executable, "manage.py"]
-    for command in (["migrate", "-v0"], ["shell", "-c", MAKE_SNIPPETS]):
-        subprocess.run(manage + command, cwd=ROOT, env=env, check=True, capture_output=True)
-    port = free_port()
-    daphne = subprocess.Popen(
-        [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port)]
-        + ["config.asgi:application"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
+    directory = tmp_path_factory.mktemp("server-abuse")
+    env = site_env(
+        REDIS_URL=None,
+        DATABASE_URL=f"sqlite:///{directory / 'site.sqlite3'}",
+        SECRET_KEY="server-abuse-secret-" + uuid.uuid4().hex,
+        SNIPPET_RUNS_PER_MINUTE="1000",
+        SNIPPET_RUN_SLOTS="4",
+        SNIPPET_READER_MEMORY_MB=str(MEMORY_MB),
+        SNIPPET_READER_CPU_SECONDS=str(CPU_SECONDS),
     )
-    base_url = f"http://127.0.0.1:{port}"
-    wait_until_serving(base_url + "/", daphne)
-    yield {"url": base_url, "daphne": daphne}
-    daphne.terminate()
-    daphne.wait(timeout=10)
+    for command in (["migrate", "-v0"], ["shell", "-c", MAKE_SNIPPETS]):
+        result = manage(*command, env=env)
+        assert result.returncode == 0, result.stderr
+    with daphne(env, directory / "daphne.log") as process:
+        yield {"url": process.base_url, "daphne": process}
 
 
 def socket_path(route, runtime, language="python"):
