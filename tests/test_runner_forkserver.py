@@ -3,6 +3,7 @@ fresh tmpfs, uid, limits, no capabilities), and nothing of one run reaches anoth
 
 import asyncio
 import contextlib
+import gc
 import os
 import uuid
 from pathlib import Path
@@ -14,8 +15,6 @@ from glossary import runner
 from glossary.runner import forkserver, runtimes
 from tests.conftest import require
 from tests.processes import exec_with_marker, until_gone
-
-pytestmark = pytest.mark.asyncio
 
 
 @pytest_asyncio.fixture
@@ -59,6 +58,7 @@ def below(pid):
     return found
 
 
+@pytest.mark.asyncio
 async def test_a_forked_run_holds_no_capability_and_a_uid_of_its_own(forking):
     code = (
         "import os\n"
@@ -80,6 +80,7 @@ async def test_a_forked_run_holds_no_capability_and_a_uid_of_its_own(forking):
     assert text(first).splitlines()[6] != text(second).splitlines()[6]
 
 
+@pytest.mark.asyncio
 async def test_a_forked_run_sees_only_its_own_processes_and_no_network(forking):
     code = (
         "import os, socket\n"
@@ -92,6 +93,7 @@ async def test_a_forked_run_sees_only_its_own_processes_and_no_network(forking):
     assert text(events) == "[1, 2]\n[(1, 'lo')]\n", events
 
 
+@pytest.mark.asyncio
 async def test_two_forked_runs_share_no_file_socket_or_memory(forking):
     name = uuid.uuid4().hex
     holder = (
@@ -128,6 +130,7 @@ async def test_two_forked_runs_share_no_file_socket_or_memory(forking):
     assert text(events) == "[False, False, False]\nunreachable\n", events
 
 
+@pytest.mark.asyncio
 async def test_a_cancelled_forked_run_leaves_no_process(forking):
     marker = f"forked-sleeper-{uuid.uuid4().hex}"
     program = "import os, time\nos.fork()\nprint('up', flush=True)\ntime.sleep(60)"
@@ -141,6 +144,7 @@ async def test_a_cancelled_forked_run_leaves_no_process(forking):
     assert until_gone(marker) == []
 
 
+@pytest.mark.asyncio
 async def test_the_fork_server_holds_nothing_of_the_server(monkeypatch, settings):
     require(runner.bubblewrap_works(), "bubblewrap with namespaces is not available")
     settings.SNIPPET_FORK_SERVERS = True
@@ -158,3 +162,68 @@ async def test_the_fork_server_holds_nothing_of_the_server(monkeypatch, settings
     assert len(processes) == 2  # bubblewrap's init and the zygote
     assert b"leak" not in environments
     assert b"DJANGO_SETTINGS_MODULE=config.settings.sandbox" in environments
+
+
+def sleeper_in_a_forked_run(settings, marker, **loop_options):
+    """Start a fork server and a forked run that sleeps, then leave the loop while the run
+    still sleeps; the fork server's host pid."""
+    settings.SNIPPET_FORK_SERVERS = True
+    settings.SNIPPET_WARM_POOL = 1
+    require(runner.bubblewrap_works(), "bubblewrap with namespaces is not available")
+    require(forkserver.usable(), "fork servers need root")
+    code = exec_with_marker(marker, "print('up', flush=True)\nimport time\ntime.sleep(60)")
+
+    async def start():
+        for _ in range(2):  # from the second run on, a fork server forks warm processes
+            await collect("pass")
+        pool = runner.pool._pools[asyncio.get_running_loop()]
+        for _ in range(200):
+            if pool.forkservers and runner.warm_pids("python"):
+                break
+            await asyncio.sleep(0.05)
+        run = runner.run(code, "python")
+        async for event in run:
+            if event["type"] == "stdout":
+                break
+        asyncio.get_running_loop().run = run  # still running as the loop ends
+        return pool.forkservers and next(iter(pool.forkservers)).pid
+
+    if loop_options.get("cancel_tasks", True):
+        return asyncio.run(start())
+    loop = asyncio.new_event_loop()
+    try:
+        return loop.run_until_complete(start())
+    finally:
+        loop.close()  # as a thread's loop may end: its tasks never cancelled
+
+
+def gone(pid):
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0] == "Z"
+    except FileNotFoundError:
+        return True
+
+
+@pytest.mark.filterwarnings("error::pytest.PytestUnraisableExceptionWarning")
+def test_a_loop_that_ends_mid_run_takes_its_fork_server_and_runs_with_it(settings):
+    marker = f"loop-end-{uuid.uuid4().hex}"
+
+    zygote = sleeper_in_a_forked_run(settings, marker)
+    gc.collect()  # a transport left open would complain now, its loop closed
+
+    assert zygote, "no fork server started"
+    assert gone(zygote)
+    assert until_gone(marker) == []
+
+
+@pytest.mark.filterwarnings("error::pytest.PytestUnraisableExceptionWarning")
+def test_a_loop_closed_without_ending_its_tasks_is_cleaned_up_by_the_next(settings):
+    marker = f"loop-closed-{uuid.uuid4().hex}"
+
+    zygote = sleeper_in_a_forked_run(settings, marker, cancel_tasks=False)
+    events = asyncio.run(collect("print('next loop')"))
+    gc.collect()
+
+    assert text(events) == "next loop\n"
+    assert zygote and gone(zygote)
+    assert until_gone(marker) == []

@@ -241,8 +241,8 @@ SNIPPET_WARM_POOL = env_int("SNIPPET_WARM_POOL", 2)
 # ... as long as the idle ones hold less memory than this (a warm PostgreSQL run: ~95 MB).
 SNIPPET_WARM_POOL_MB = env_int("SNIPPET_WARM_POOL_MB", 1024)
 # Fork warm runs from a fork server per runtime (glossary/runner/forkserver.py; root only),
-# instead of starting a bubblewrap sandbox for each. Off until its shutdown is race-free.
-SNIPPET_FORK_SERVERS = env_bool("SNIPPET_FORK_SERVERS", False)
+# instead of starting a bubblewrap sandbox for each.
+SNIPPET_FORK_SERVERS = env_bool("SNIPPET_FORK_SERVERS", True)
 # Without a sandbox (macOS, no user namespaces) runs are refused unless this is on
 # and DEBUG is on too.
 SNIPPET_ALLOW_UNSAFE_LOCAL = env_bool("SNIPPET_ALLOW_UNSAFE_LOCAL", False)

@@ -47,11 +47,20 @@ def usable():
 class ForkServer:
     """A runtime's zygote, started for one event loop and one version of what runs get."""
 
-    def __init__(self, process, control, given):
+    def __init__(self, process, control, given, name):
         self.process = process
         self.control = control
         self.given = given
+        self.name = name
         self.lock = asyncio.Lock()
+        self.loop = asyncio.get_running_loop()
+        self.exited = self.loop.create_future()
+        self.pidfd = os.pidfd_open(process.pid)
+        self.loop.add_reader(self.pidfd, self._reap)
+        self.stderr = process.stderr.fileno()
+        os.set_blocking(self.stderr, False)
+        self.loop.add_reader(self.stderr, self._read_stderr)
+        self.last_words, self.partial = "", b""  # stderr until it is ready; a line's start
 
     @classmethod
     async def start(cls, runtime, given):
@@ -72,8 +81,10 @@ class ForkServer:
                 options=given.sandbox_options,
                 zygote=True,
             )
-            process = await asyncio.create_subprocess_exec(
-                *argv,
+            # A plain Popen, watched through a pidfd: no asyncio transport, so a loop
+            # that closes first leaves nothing behind to be closed (see dispose()).
+            process = subprocess.Popen(
+                argv,
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.PIPE,
@@ -86,18 +97,18 @@ class ForkServer:
             for fd, _ in opened:
                 os.close(fd)
         ours.setblocking(False)
-        server = cls(process, ours, given)
+        server = cls(process, ours, given, runtime.name)
         try:
             async with asyncio.timeout(READY_SECONDS):
                 ready = await server._receive()
         except (TimeoutError, OSError):
             ready = None
         if ready is None or ready[0] != b"ready":
-            server.kill()
-            await process.wait()
-            stderr = (await process.stderr.read()).decode(errors="replace").strip()
-            raise ForkServerFailed(f"The {runtime.name} fork server did not start: {stderr}")
-        server.stderr_logger = asyncio.create_task(server._log_stderr(runtime.name))
+            await server.close()
+            raise ForkServerFailed(
+                f"The {runtime.name} fork server did not start: {server.last_words.strip()}"
+            )
+        server.last_words = None  # from now on each line is logged as it comes
         return server
 
     async def fork(self, spawn_limits, cpu_seconds):
@@ -157,9 +168,30 @@ class ForkServer:
                 continue
             return (message, fds) if message else None
 
-    async def _log_stderr(self, name):
-        while line := await self.process.stderr.readline():
-            logger.warning("The %s fork server: %s", name, line.decode(errors="replace").rstrip())
+    def _read_stderr(self):
+        """Log what the zygote writes, a line at a time; keep it until it is ready."""
+        try:
+            data = os.read(self.stderr, 4096)
+        except BlockingIOError:
+            return False
+        if not data:
+            self.loop.remove_reader(self.stderr)
+            data, self.partial = self.partial + b"\n", b""  # its last line, if unfinished
+            if data == b"\n":
+                return False
+        *lines, self.partial = (self.partial + data).split(b"\n")
+        for line in lines:
+            text = line.decode(errors="replace").rstrip()
+            if self.last_words is None:
+                logger.warning("The %s fork server: %s", self.name, text)
+            else:
+                self.last_words += text + "\n"
+        return True
+
+    def _reap(self):
+        if self.process.poll() is not None and not self.exited.done():
+            self.loop.remove_reader(self.pidfd)
+            self.exited.set_result(self.process.returncode)
 
     @property
     def pid(self):
@@ -167,18 +199,39 @@ class ForkServer:
 
     def kill(self):
         """Kill the zygote's sandbox, and with it every run it forked."""
-        try:
-            os.killpg(self.process.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
+        if self.process.returncode is None:  # once reaped, its pid may be another's
+            try:
+                os.killpg(self.process.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
         self.control.close()
+
+    async def wait(self):
+        """Its exit status, once it has exited (its runs with it)."""
+        return await asyncio.shield(self.exited)
 
     async def close(self):
         self.kill()
-        await self.process.wait()
-        if task := getattr(self, "stderr_logger", None):
-            # It ends at the pipe's end, which closes the pipe before the loop may close.
-            await asyncio.gather(task, return_exceptions=True)
+        await self.wait()
+        self.dispose()
+
+    def dispose(self):
+        """Kill it, reap it and close its descriptors without waiting on the event loop,
+        which may have closed already."""
+        if self.pidfd is None:
+            return
+        self.kill()
+        self.process.wait()  # at once: SIGKILL takes its whole process group
+        if not self.loop.is_closed():
+            while self._read_stderr():
+                pass
+            self.loop.remove_reader(self.pidfd)
+            self.loop.remove_reader(self.stderr)
+            if not self.exited.done():
+                self.exited.set_result(self.process.returncode)
+        os.close(self.pidfd)
+        self.process.stderr.close()
+        self.pidfd = None
 
 
 class ForkedProcess:

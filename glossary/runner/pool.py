@@ -82,6 +82,7 @@ class WarmPool:
         self.paused_until = {}
         self.watchers = set()
         self.zygotes = {}  # runtime: its ForkServer
+        self.forkservers = set()  # every ForkServer not yet disposed of, retired ones too
         self.unforkable = set()  # runtimes whose fork server could not start
         self.born, self.settled = {}, {}  # pid: first seen; pid: its memory (idle_mb())
         self.changed = asyncio.Event()
@@ -165,25 +166,51 @@ class WarmPool:
                 except TimeoutError:
                     pass
         finally:
-            watchers, unused = list(self.watchers), list(self.unused)
-            for watcher in watchers:
-                watcher.cancel()
-            self.idle.clear()
-            for process in unused:
-                kill(process)
-                self._release(process)
-            zygotes = list(self.zygotes.values())
-            self.zygotes.clear()
-            waits = [process.wait() for process in unused]
-            waits += [zygote.close() for zygote in zygotes]
-            try:
-                async with asyncio.timeout(SHUTDOWN_WAIT_SECONDS):
-                    await asyncio.gather(*waits, *watchers, return_exceptions=True)
-            except TimeoutError:
-                logger.error("Warm processes %s did not exit", [p.pid for p in unused])
-            for process in unused:
-                if isinstance(process, forkserver.ForkedProcess):
-                    process.close()
+            if not loop.is_closed():  # else dropped with its loop unfinished: see abandon()
+                await self._shut_down()
+
+    async def _shut_down(self):
+        watchers, unused = list(self.watchers), list(self.unused)
+        for watcher in watchers:
+            watcher.cancel()
+        self.idle.clear()
+        for process in unused:
+            kill(process)
+            self._release(process)
+        # Every fork server goes, and with it every run it forked: this loop's runs
+        # are over, whether their tasks have ended yet or not.
+        forkservers = list(self.forkservers)
+        self.zygotes.clear()
+        for zygote in forkservers:
+            zygote.kill()
+        waits = [process.wait() for process in unused]
+        waits += [zygote.wait() for zygote in forkservers]
+        try:
+            async with asyncio.timeout(SHUTDOWN_WAIT_SECONDS):
+                await asyncio.gather(*waits, *watchers, return_exceptions=True)
+        except TimeoutError:
+            logger.error("Warm processes %s did not exit", [p.pid for p in unused])
+        self.dispose()
+        for process in unused:
+            if isinstance(process, forkserver.ForkedProcess):
+                process.close()
+
+    def abandon(self):
+        """Kill and reap what is left of a pool whose loop closed without ending its tasks
+        (so without that loop: its transports could not close any more)."""
+        self.dispose()
+        for process in self.unused:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+            with contextlib.suppress(ChildProcessError):  # a forked one is not our child
+                os.waitpid(process.pid, 0)
+
+    def dispose(self):
+        """Reap the fork servers and close their descriptors, without the event loop."""
+        for zygote in list(self.forkservers):
+            zygote.dispose()
+            self.forkservers.discard(zygote)
+            _unused_pids.discard(zygote.pid)
 
     async def _start(self, runtime, limits):
         loop = asyncio.get_running_loop()
@@ -217,6 +244,7 @@ class WarmPool:
     async def _start_zygote(self, kind, given):
         zygote = await forkserver.ForkServer.start(kind, given)
         self.zygotes[kind.name] = zygote
+        self.forkservers.add(zygote)
         _unused_pids.add(zygote.pid)
         self._track(self._watch_zygote(kind.name, zygote))
 
@@ -231,7 +259,9 @@ class WarmPool:
         watcher.add_done_callback(self.watchers.discard)
 
     async def _watch_zygote(self, runtime, zygote):
-        await zygote.process.wait()
+        await zygote.wait()
+        zygote.dispose()
+        self.forkservers.discard(zygote)
         _unused_pids.discard(zygote.pid)
         if self.zygotes.get(runtime) is zygote:
             del self.zygotes[runtime]
@@ -244,12 +274,14 @@ class WarmPool:
         self._release(process)
         if process in self.idle[runtime]:
             # Dead before any run: something is wrong with the runtime, so stop respawning
-            # it in a tight loop; runs start cold (and show the error) meanwhile.
-            self.idle[runtime].remove(process)
+            # it in a tight loop; runs start cold (and show the error) meanwhile. It leaves
+            # the idle ones once this is logged (take() skips it meanwhile).
             stderr = (await process.stderr.read(4096)).decode(errors="replace").strip()
             logger.warning(
                 "A warm %s process exited while idle (%s): %s", runtime, process.returncode, stderr
             )
+            if process in self.idle[runtime]:
+                self.idle[runtime].remove(process)
             self.paused_until[runtime] = asyncio.get_running_loop().time() + IDLE_DEATH_PAUSE
             self.changed.set()
 
@@ -258,13 +290,7 @@ def warm_pool():
     """The running loop's pool, made on first use; None when SNIPPET_WARM_POOL is 0."""
     for loop in [loop for loop in _pools if loop.is_closed()]:
         # Closed without cancelling its tasks: nothing will reap these any more.
-        pool = _pools.pop(loop)
-        for zygote in pool.zygotes.values():
-            zygote.kill()
-        for process in [*pool.unused, *(zygote.process for zygote in pool.zygotes.values())]:
-            kill(process)
-            with contextlib.suppress(ChildProcessError):
-                os.waitpid(process.pid, 0)
+        _pools.pop(loop).abandon()
     size = settings.SNIPPET_WARM_POOL
     if size <= 0:
         return None
