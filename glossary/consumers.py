@@ -32,6 +32,10 @@ POLICY_VIOLATION = 4008
 MAX_BACKLOG = 64
 MAX_UNSENT_BYTES = 1024 * 1024
 
+# A published snippet looked up ahead of a run (as its socket opens, and after each run)
+# serves that run if the lookup is this recent, so the run waits for no query.
+LOOKAHEAD_SECONDS = 5
+
 RUN_FAILED = "The run failed on the server; try again in a minute."
 RUN_STOPPED = "Stopped."
 
@@ -152,6 +156,8 @@ class SnippetRunConsumer(AsyncWebsocketConsumer):
     # The actions that carry code, and the message that lists every action.
     code_actions = ("run",)
     unknown_action = 'Unknown action: use "run" or "cancel".'
+    # Whether the socket looks its snippet up ahead of each run (see LOOKAHEAD_SECONDS).
+    looks_ahead = True
 
     async def connect(self):
         self.slug = self.scope["url_route"]["kwargs"]["slug"]
@@ -161,10 +167,14 @@ class SnippetRunConsumer(AsyncWebsocketConsumer):
         self.task = None
         self.errors = Allowance(ERROR_BURST, ERRORS_PER_SECOND)
         self.flooded = False
+        self.ahead = None
         await self.accept()
+        self.look_ahead()
 
     async def disconnect(self, code):
         await self.stop_run()
+        if self.ahead:
+            self.ahead[0].cancel()
 
     async def receive(self, text_data=None, bytes_data=None):
         if self.flooded:
@@ -213,7 +223,7 @@ class SnippetRunConsumer(AsyncWebsocketConsumer):
     async def job(self, message):
         """What the run message asks to run (the snippet, or a reader's edit of it), or
         why it cannot run."""
-        snippet = await self.find_snippet()
+        snippet = await self.published_ahead() or await self.find_snippet()
         if snippet is None:
             return f"There is no snippet called {self.slug!r}."
         if not snippet.is_runnable:
@@ -229,6 +239,30 @@ class SnippetRunConsumer(AsyncWebsocketConsumer):
         user = self.current_user()
         visible = Snippet.objects.visible_to(user) if user else Snippet.objects.published()
         return visible.filter(slug=self.slug).first()
+
+    def look_ahead(self):
+        """Look the snippet up for the next run, if it is published (a draft's
+        visibility depends on the session as of the run, so drafts are not)."""
+        if self.looks_ahead:
+            self.ahead = asyncio.create_task(self.find_published()), time.monotonic()
+
+    async def find_published(self):
+        try:
+            return await database_sync_to_async(
+                Snippet.objects.published().filter(slug=self.slug).first
+            )()
+        except DatabaseError:
+            return None  # the run looks it up again, and says why it cannot
+
+    async def published_ahead(self):
+        """The published snippet looked up ahead of this run if that is recent, or None."""
+        if self.ahead is None:
+            return None
+        (lookup, since), self.ahead = self.ahead, None
+        if time.monotonic() - since > LOOKAHEAD_SECONDS:
+            lookup.cancel()
+            return None
+        return await lookup
 
     def current_user(self):
         """The session's user as of now, not as of the handshake: a curator who has logged
@@ -272,6 +306,7 @@ class SnippetRunConsumer(AsyncWebsocketConsumer):
         if not ended:
             # The reader's panel waits for an end: never leave it waiting.
             await self.send_ends(started, RUN_FAILED)
+        self.look_ahead()
 
     async def send_ends(self, started, message):
         """End what the job streamed: its run with an exit (or an error if it never
@@ -419,6 +454,8 @@ class PlaygroundRunConsumer(SnippetRunConsumer):
     """Runs readers' code as the playground choice the socket names: /ws/play/<runtime>/,
     where runtime is a choice's key (python, python-sql, postgresql-sql...)."""
 
+    looks_ahead = False
+
     async def connect(self):
         self.runtime = self.scope["url_route"]["kwargs"]["runtime"]
         self.slug = f"the {self.runtime} playground"
@@ -440,6 +477,7 @@ class ExerciseConsumer(SnippetRunConsumer):
 
     code_actions = ("run", "check")
     unknown_action = 'Unknown action: use "run", "check" or "cancel".'
+    looks_ahead = False
 
     async def job(self, message):
         exercise = await self.find_exercise()

@@ -1,5 +1,6 @@
 """The WebSocket endpoint that streams a snippet run, through the full ASGI stack."""
 
+import asyncio
 import json
 import time
 import uuid
@@ -9,7 +10,7 @@ from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
 
 from config.asgi import application
-from glossary import runner
+from glossary import consumers, runner
 from glossary.models import Snippet, Topic
 from tests.conftest import require
 from tests.processes import exec_with_marker, processes_with, until_gone
@@ -293,3 +294,39 @@ def login_session(user):
     client = Client()
     client.force_login(user)
     return client.cookies["sessionid"].value
+
+
+@database_sync_to_async
+def change_snippet(slug, **fields):
+    Snippet.objects.filter(slug=slug).update(**fields)
+
+
+async def test_a_socket_looks_its_snippet_up_ahead_so_a_run_waits_for_no_query():
+    await make_snippet("print('as looked up')")
+    communicator = await connect()
+    await asyncio.sleep(0.5)  # the lookup, made as the socket opened, is done
+    # Changed behind the model's back since: a run within LOOKAHEAD_SECONDS uses that
+    # lookup.
+    await change_snippet("demo", code="print('changed since')")
+    await communicator.send_json_to({"action": "run"})
+    events = await events_until_exit(communicator)
+    await communicator.disconnect()
+
+    assert stdout(events) == "as looked up\n"
+
+
+async def test_a_stale_lookahead_is_not_used(monkeypatch):
+    monkeypatch.setattr(consumers, "LOOKAHEAD_SECONDS", 0)
+    await make_snippet("print('as looked up')")
+    communicator = await connect()
+    await change_snippet("demo", code="print('changed since')")
+    await communicator.send_json_to({"action": "run"})
+    changed = await events_until_exit(communicator)
+    await change_snippet("demo", is_published=False)
+    await communicator.send_json_to({"action": "run"})
+    unpublished = await events_until_exit(communicator)
+    await communicator.disconnect()
+
+    assert stdout(changed) == "changed since\n"
+    assert unpublished[-1]["type"] == "error"
+    assert "no snippet called 'demo'" in unpublished[-1]["message"]

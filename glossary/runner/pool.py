@@ -28,6 +28,9 @@ _unused_pids = set()
 _pools = {}
 SHUTDOWN_WAIT_SECONDS = 10
 SETTLE_SECONDS = 3
+# A replacement for a process handed to a run starts this long after, so that starting it
+# does not compete with that run's first output.
+REFILL_DELAY_SECONDS = 0.02
 
 
 @atexit.register
@@ -100,7 +103,7 @@ class WarmPool:
             self._release(candidate)
             if candidate.returncode is None:
                 process = candidate
-        self.changed.set()
+        asyncio.get_running_loop().call_later(REFILL_DELAY_SECONDS, self.changed.set)
         return process
 
     async def fork(self, kind, limits, given):

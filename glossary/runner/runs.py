@@ -59,14 +59,19 @@ async def run(
         yield error_event(f"Unknown language {language!r}; expected one of {', '.join(LANGUAGES)}.")
         return
     limits = limits or Limits.from_settings(kind.name)
-    box_class = await asyncio.to_thread(sandbox.available)
+    # The first call probes bubblewrap with a subprocess, so it goes to a thread; later
+    # ones read the answer (a thread hop costs a warm run's first output a millisecond).
+    if sandbox.probed():
+        box_class = sandbox.available()
+    else:
+        box_class = await asyncio.to_thread(sandbox.available)
     if box_class is None:
         yield error_event(
             "No sandbox is available on this server (bubblewrap with namespaces is needed), "
             "so snippets cannot run here."
         )
         return
-    if problem := await asyncio.to_thread(kind.unavailable, box_class):
+    if problem := kind.unavailable(box_class):
         yield error_event(problem)
         return
     try:
@@ -83,23 +88,17 @@ async def run(
         process = pool.take(kind.name, limits)
     box = box_class()
     try:
+        if process is not None:
+            # A warm process starts on the code while the start event goes out.
+            hand_over(process, code, language, setup, probes)
         yield start_event(run_id, box.name, limits.as_dict())
-        if process is None and pool is not None:
-            process = await pool.fork(kind, limits, given)
         if process is None:
-            try:
-                process = await kind.start(box, limits, given)
-            except OSError:
-                logger.exception("Could not start the process of run %s", run_id)
+            process = await start_process(kind, box, pool, limits, given)
+            if process is None:
+                logger.error("Could not start the process of run %s", run_id)
                 yield lost_event("The run could not start on this server.", 0)
                 return
-        # The transport writes in the background and closes stdin (EOF) once it has.
-        if setup is None and not probes:
-            process.stdin.write(f"{language}\n{code}".encode())
-        else:
-            job = {"language": language, "setup": setup or "", "code": code}
-            process.stdin.write(b"check\n" + json.dumps({**job, "probes": probes or []}).encode())
-        process.stdin.close()
+            hand_over(process, code, language, setup, probes)
         records = kind.sql_events or language == "sql" or setup is not None or bool(probes)
         async for event in supervise(process, limits, box, records):
             yield event
@@ -108,6 +107,29 @@ async def run(
             kill(process)
             await process.wait()
         box.close()
+
+
+async def start_process(kind, box, pool, limits, given):
+    """A process for a run that found no warm one: forked by the runtime's fork server,
+    or started in a sandbox of its own; None if it could not start."""
+    if pool is not None and (process := await pool.fork(kind, limits, given)) is not None:
+        return process
+    try:
+        return await kind.start(box, limits, given)
+    except OSError:
+        logger.exception("Could not start a %s process", kind.name)
+        return None
+
+
+def hand_over(process, code, language, setup, probes):
+    """Write the run's code to its process, which waits for it (child.receive)."""
+    # The transport writes in the background and closes stdin (EOF) once it has.
+    if setup is None and not probes:
+        process.stdin.write(f"{language}\n{code}".encode())
+    else:
+        job = {"language": language, "setup": setup or "", "code": code}
+        process.stdin.write(b"check\n" + json.dumps({**job, "probes": probes or []}).encode())
+    process.stdin.close()
 
 
 async def run_queued(

@@ -116,6 +116,11 @@ def bubblewrap_works():
     return probe.returncode == 0
 
 
+def probed():
+    """Whether available() has its answer already (and so does not block)."""
+    return bubblewrap_works.cache_info().currsize > 0
+
+
 def available():
     """The sandbox class runs use on this server: Bubblewrap, UnsafeLocal when explicitly
     allowed in development, or None. Blocking the first time: call it in a thread."""
