@@ -146,7 +146,7 @@ def escape_attempt(marker, language):
     name = Path(marker).name
     if language == "sql":
         return (
-            f"COPY (SELECT 1) TO PROGRAM 'touch {marker}-program';\n"
+            f"COPY (SELECT 1) TO PROGRAM 'cat > {marker}-program';\n"
             f"COPY (SELECT 1) TO '{marker}-copy';\n"
             "SELECT lo_from_bytea(4242, 'x');\n"
             f"SELECT lo_export(4242, '{marker}-lo');\n"
@@ -154,7 +154,7 @@ def escape_attempt(marker, language):
         )
     return CONNECT["postgresql"] + (
         "import os\n"
-        f"connection.execute(\"COPY (SELECT 1) TO PROGRAM 'touch {marker}-program'\")\n"
+        f"connection.execute(\"COPY (SELECT 1) TO PROGRAM 'cat > {marker}-program'\")\n"
         f"connection.execute(\"COPY (SELECT 1) TO '{marker}-copy'\")\n"
         "oid = connection.execute(\"SELECT lo_from_bytea(0, 'x')\").fetchone()[0]\n"
         f"connection.execute(\"SELECT lo_export(%s, '{marker}-lo')\", [oid])\n"
