@@ -141,3 +141,46 @@ def staff_client(client, django_user_model):
     )
     client.force_login(user)
     return client
+
+
+CHROMIUM = "/usr/bin/chromium"
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """A real Chromium, driven by Playwright, for the sites tests/live_server.py serves."""
+    require(os.path.exists(CHROMIUM), "Chromium is not installed (apt install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM,
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+        )
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def new_page(browser):
+    """Pages in contexts of their own (1280 × 900 unless options say otherwise), closed
+    after the test; each keeps its console errors, CSP violations among them, in
+    page.console_errors."""
+    contexts = []
+
+    def new_page(**options):
+        context = browser.new_context(**{"viewport": {"width": 1280, "height": 900}, **options})
+        contexts.append(context)
+        page = context.new_page()
+        page.console_errors = []
+        page.on("console", lambda m: m.type == "error" and page.console_errors.append(m.text))
+        return page
+
+    yield new_page
+    for context in contexts:
+        context.close()
+
+
+@pytest.fixture
+def page(new_page):
+    return new_page()
