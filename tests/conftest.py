@@ -10,7 +10,7 @@ from asgiref.sync import SyncToAsync
 from django.db import connection, connections
 from django.db.backends.signals import connection_created
 
-from glossary.models import ContentRevision, Link, Snippet, Topic
+from glossary.models import ContentRevision, Link, LinkGroup, Snippet, Topic
 
 IN_CI = os.environ.get("CI") == "true"
 
@@ -132,6 +132,50 @@ def snippet(topic):
     return Snippet.objects.create(
         topic=topic, title="Hello", slug="hello", code="print('hello')", runtime="python"
     )
+
+
+def make_links(topic, count, **kwargs):
+    return [
+        Link.objects.create(
+            topic=topic,
+            url=f"https://example.com/{topic.slug}/{number}",
+            title=f"{topic.name} link {number}",
+            **kwargs,
+        )
+        for number in range(count)
+    ]
+
+
+def make_snippets(topic, count, **kwargs):
+    return [
+        Snippet.objects.create(
+            topic=topic,
+            title=f"{topic.name} snippet {number}",
+            slug=f"{topic.slug}-snippet-{number}",
+            code=f"print({number})",
+            runtime="python",
+            **kwargs,
+        )
+        for number in range(count)
+    ]
+
+
+@pytest.fixture
+def draft_topic(db):
+    return Topic.objects.create(
+        name="Secret store", slug="secret-store", summary="Not ready.", is_published=False
+    )
+
+
+@pytest.fixture
+def busy_topic(topic):
+    """A topic with enough related rows that an N+1 query would show."""
+    make_links(topic, 20, group=LinkGroup.DOCS)
+    make_snippets(topic, 10)
+    for name in ("Psycopg", "pgvector"):
+        Topic.objects.create(name=name, slug=name.lower(), parent=topic)
+    topic.see_also.add(Topic.objects.create(name="MySQL", slug="mysql"))
+    return topic
 
 
 @pytest.fixture
