@@ -10,7 +10,7 @@ from asgiref.sync import SyncToAsync
 from django.db import connection, connections
 from django.db.backends.signals import connection_created
 
-from glossary.models import ContentRevision, Link, Snippet, Topic
+from glossary.models import ContentRevision, Link, LinkGroup, Snippet, Topic
 
 IN_CI = os.environ.get("CI") == "true"
 
@@ -134,6 +134,50 @@ def snippet(topic):
     )
 
 
+def make_links(topic, count, **kwargs):
+    return [
+        Link.objects.create(
+            topic=topic,
+            url=f"https://example.com/{topic.slug}/{number}",
+            title=f"{topic.name} link {number}",
+            **kwargs,
+        )
+        for number in range(count)
+    ]
+
+
+def make_snippets(topic, count, **kwargs):
+    return [
+        Snippet.objects.create(
+            topic=topic,
+            title=f"{topic.name} snippet {number}",
+            slug=f"{topic.slug}-snippet-{number}",
+            code=f"print({number})",
+            runtime="python",
+            **kwargs,
+        )
+        for number in range(count)
+    ]
+
+
+@pytest.fixture
+def draft_topic(db):
+    return Topic.objects.create(
+        name="Secret store", slug="secret-store", summary="Not ready.", is_published=False
+    )
+
+
+@pytest.fixture
+def busy_topic(topic):
+    """A topic with enough related rows that an N+1 query would show."""
+    make_links(topic, 20, group=LinkGroup.DOCS)
+    make_snippets(topic, 10)
+    for name in ("Psycopg", "pgvector"):
+        Topic.objects.create(name=name, slug=name.lower(), parent=topic)
+    topic.see_also.add(Topic.objects.create(name="MySQL", slug="mysql"))
+    return topic
+
+
 @pytest.fixture
 def staff_client(client, django_user_model):
     user = django_user_model.objects.create_user(
@@ -141,3 +185,46 @@ def staff_client(client, django_user_model):
     )
     client.force_login(user)
     return client
+
+
+CHROMIUM = "/usr/bin/chromium"
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """A real Chromium, driven by Playwright, for the sites tests/live_server.py serves."""
+    require(os.path.exists(CHROMIUM), "Chromium is not installed (apt install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM,
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+        )
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def new_page(browser):
+    """Pages in contexts of their own (1280 × 900 unless options say otherwise), closed
+    after the test; each keeps its console errors, CSP violations among them, in
+    page.console_errors."""
+    contexts = []
+
+    def new_page(**options):
+        context = browser.new_context(**{"viewport": {"width": 1280, "height": 900}, **options})
+        contexts.append(context)
+        page = context.new_page()
+        page.console_errors = []
+        page.on("console", lambda m: m.type == "error" and page.console_errors.append(m.text))
+        return page
+
+    yield new_page
+    for context in contexts:
+        context.close()
+
+
+@pytest.fixture
+def page(new_page):
+    return new_page()

@@ -1,4 +1,8 @@
-"""A real Daphne in a subprocess, for tests of what an operator or a client sees."""
+"""A real Daphne in a subprocess, for tests of what an operator, a client or a browser sees.
+
+Each site gets a SQLite database of its own (migrated_database, seeded_database, then
+shell for content of its own); site_env is its environment, daphne serves it.
+"""
 
 import os
 import socket
@@ -45,13 +49,38 @@ def manage(*args, env, timeout=60):
     )
 
 
-def seeded_database(directory):
-    """The URL of a new SQLite database in directory, migrated and seeded."""
+def shell(code, env):
+    """Run code in `manage.py shell` on env's database (to add a site's own content)."""
+    result = manage("shell", "-c", code, env=env)
+    assert result.returncode == 0, result.stderr
+
+
+def migrated_database(directory, *commands):
+    """The URL of a new SQLite database in directory, migrated, then given each of the
+    management commands."""
     url = f"sqlite:///{directory / 'site.sqlite3'}"
-    for command in (["migrate", "-v0"], ["loadseed"]):
+    for command in (["migrate", "-v0"], *commands):
         result = manage(*command, env=site_env(DATABASE_URL=url, REDIS_URL=None))
         assert result.returncode == 0, result.stderr
     return url
+
+
+def seeded_database(directory):
+    """The URL of a new SQLite database in directory, migrated and seeded."""
+    return migrated_database(directory, ["loadseed"])
+
+
+def start(argv, env, log):
+    """A process of the site (argv, run in the project), its output in the file log.
+
+    The process keeps log's path as process.log.
+    """
+    with open(log, "w") as log_file:
+        process = subprocess.Popen(
+            argv, cwd=ROOT, env=env, stdout=log_file, stderr=subprocess.STDOUT
+        )
+    process.log = Path(log)
+    return process
 
 
 @contextmanager
@@ -62,19 +91,12 @@ def daphne(env, log, within=30):
     """
     port = free_port()
     argv = [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port)]
-    with open(log, "w") as log_file:
-        process = subprocess.Popen(
-            [*argv, "config.asgi:application"],
-            cwd=ROOT,
-            env=env,
-            stdout=log_file,
-            stderr=subprocess.STDOUT,
-        )
+    process = start([*argv, "config.asgi:application"], env, log)
     try:
         deadline = time.monotonic() + within
         while True:
             if process.poll() is not None:
-                raise RuntimeError(f"Daphne exited: {Path(log).read_text()}")
+                raise RuntimeError(f"Daphne exited: {process.log.read_text()}")
             try:
                 socket.create_connection(("127.0.0.1", port), timeout=1).close()
                 break

@@ -1,14 +1,7 @@
 """Guardrails for curators in the admin, and a walkthrough in a real browser."""
 
-import os
 import re
-import shutil
-import socket
-import subprocess
-import sys
 import time
-import urllib.request
-from pathlib import Path
 
 import pytest
 from django.contrib.admin.models import LogEntry
@@ -18,9 +11,7 @@ from django.urls import reverse
 from glossary import runner
 from glossary.models import Link, Snippet, Topic
 from tests.conftest import require
-
-ROOT = Path(__file__).resolve().parent.parent
-CHROMIUM = "/usr/bin/chromium"
+from tests.live_server import daphne, seeded_database, shell, site_env
 
 
 def checkbox_checked(page, name):
@@ -242,12 +233,6 @@ def test_the_same_url_under_two_topics_gets_a_warning_with_a_link(staff_client, 
 # A walkthrough in a real browser against a real Daphne ------------------------------------
 
 
-def free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 SETUP = """\
 from django.contrib.auth.models import User
 from glossary.models import Link, LinkCheck, ReaderReport, Topic
@@ -265,76 +250,23 @@ LinkCheck.objects.create(link=link, ok=True, status=200,
 @pytest.fixture(scope="module")
 def live_admin(tmp_path_factory):
     """Daphne serving the seed content and a superuser, on a free port."""
-    database = tmp_path_factory.mktemp("admin") / "site.sqlite3"
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "config.settings.development",
-        "DATABASE_URL": f"sqlite:///{database}",
-        "DEBUG": "false",
-    }
-    manage = [sys.executable, "manage.py"]
-    for command in (["migrate", "-v0"], ["loadseed"], ["shell", "-c", SETUP]):
-        subprocess.run(manage + command, cwd=ROOT, env=env, check=True, capture_output=True)
-    port = free_port()
-    daphne = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "daphne",
-            "-b",
-            "127.0.0.1",
-            "-p",
-            str(port),
-            "config.asgi:application",
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    base_url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            urllib.request.urlopen(base_url + "/", timeout=1).close()
-            break
-        except OSError:
-            if time.monotonic() > deadline or daphne.poll() is not None:
-                daphne.kill()
-                raise RuntimeError("Daphne did not start") from None
-            time.sleep(0.1)
-    try:
-        yield base_url
-    finally:
-        daphne.terminate()
-        daphne.wait(timeout=10)
-
-
-@pytest.fixture(scope="module")
-def browser():
-    require(shutil.which(CHROMIUM), "Chromium is not installed (apt install chromium)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--disable-gpu"])
-        yield browser
-        browser.close()
+    directory = tmp_path_factory.mktemp("admin")
+    env = site_env(DATABASE_URL=seeded_database(directory))
+    shell(SETUP, env)
+    with daphne(env, directory / "daphne.log") as server:
+        yield server.base_url
 
 
 @pytest.fixture
-def curator(browser, live_admin):
+def curator(new_page, live_admin):
     """A logged-in curator's page at 1280 × 900, collecting console errors (CSP too)."""
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
-    page = context.new_page()
-    page.console_errors = []
-    page.on("console", lambda m: m.type == "error" and page.console_errors.append(m.text))
+    page = new_page()
     page.goto(f"{live_admin}/admin/login/")
     page.fill("#id_username", "curator")
     page.fill("#id_password", "a long test password")
     page.click("input[type=submit]")
     page.base = live_admin
-    yield page
-    context.close()
+    return page
 
 
 def right_edges(page, selector):
@@ -396,8 +328,8 @@ def test_a_curator_accepts_a_moved_links_new_url_from_the_list(curator):
 
 
 @pytest.mark.browser
-def test_a_readers_suggestion_becomes_a_draft_link_in_the_queue(browser, live_admin, curator):
-    reader = browser.new_page()
+def test_a_readers_suggestion_becomes_a_draft_link_in_the_queue(new_page, live_admin, curator):
+    reader = new_page()
     reader.goto(f"{live_admin}/topics/postgresql/")
     reader.get_by_role("link", name="Suggest a link").click()
     reader.get_by_label("Link (for a suggestion)").fill("https://pgpedia.info/")
@@ -495,9 +427,8 @@ def test_inline_snippets_on_a_topic_page_get_the_editor_too(curator):
 
 
 @pytest.mark.browser
-def test_without_javascript_the_code_is_a_plain_textarea(browser, live_admin):
-    context = browser.new_context(java_script_enabled=False)
-    page = context.new_page()
+def test_without_javascript_the_code_is_a_plain_textarea(new_page, live_admin):
+    page = new_page(java_script_enabled=False)
     page.goto(f"{live_admin}/admin/login/")
     page.fill("#id_username", "curator")
     page.fill("#id_password", "a long test password")
@@ -508,4 +439,3 @@ def test_without_javascript_the_code_is_a_plain_textarea(browser, live_admin):
     assert page.locator("textarea#id_code.code-editor").is_visible()
     assert "sqlite3.connect" in page.locator("#id_code").input_value()
     assert page.locator(".cm-editor").count() == 0
-    context.close()

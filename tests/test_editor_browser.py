@@ -5,16 +5,13 @@ Also the editor bundle itself: built from its committed inputs, and small.
 
 import gzip
 import hashlib
-import os
 import re
-import subprocess
-import sys
 
 import pytest
 
 from glossary import runner
 from tests.conftest import require
-from tests.test_end_to_end import CHROMIUM, ROOT, free_port, wait_until_serving
+from tests.live_server import ROOT, daphne, manage, seeded_database, shell, site_env
 from tests.test_run_panel_browser import axe_violations
 
 BUNDLE = ROOT / "static" / "editor" / "editor.js"
@@ -48,70 +45,21 @@ def test_the_editor_adds_at_most_150_kb_compressed_to_a_page():
 @pytest.fixture(scope="module")
 def site(tmp_path_factory):
     require(runner.bubblewrap_works(), "bubblewrap with namespaces is not available")
-    database = tmp_path_factory.mktemp("editor") / "site.sqlite3"
-    env = {
-        **{name: value for name, value in os.environ.items() if name != "REDIS_URL"},
-        "DJANGO_SETTINGS_MODULE": "config.settings.development",
-        "DATABASE_URL": f"sqlite:///{database}",
-        "DEBUG": "false",
-        "SNIPPET_RUNS_PER_MINUTE": "1000",
-    }
-    make_snippet = (
+    directory = tmp_path_factory.mktemp("editor")
+    env = site_env(
+        DATABASE_URL=seeded_database(directory), REDIS_URL=None, SNIPPET_RUNS_PER_MINUTE="1000"
+    )
+    shell(
         "from glossary.models import Snippet, Topic\n"
         "Snippet.objects.create(topic=Topic.objects.get(slug='transactions'), slug='hello',"
-        " title='Hello', runtime='python', code=\"print('hello')\\n\")\n"
+        " title='Hello', runtime='python', code=\"print('hello')\\n\")\n",
+        env,
     )
-    manage = [sys.executable, "manage.py"]
-    commands = [["migrate", "-v0"], ["loadseed"], ["shell", "-c", make_snippet]]
-    commands.append(["verifysnippets", "sqlite3-basics"])  # its output shows without JS
-    for command in commands:
-        subprocess.run(manage + command, cwd=ROOT, env=env, check=True, capture_output=True)
-    port = free_port()
-    daphne = subprocess.Popen(
-        [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port)]
-        + ["config.asgi:application"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    base_url = f"http://127.0.0.1:{port}"
-    wait_until_serving(base_url + "/", daphne)
-    yield base_url
-    daphne.terminate()
-    daphne.wait(timeout=10)
-
-
-@pytest.fixture(scope="module")
-def browser():
-    require(os.path.exists(CHROMIUM), "Chromium is not installed (apt install chromium)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-        )
-        yield browser
-        browser.close()
-
-
-@pytest.fixture
-def new_page(browser):
-    """A page in a context of its own; console errors (CSP violations among them) kept."""
-    contexts = []
-
-    def new_page(**options):
-        context = browser.new_context(viewport={"width": 1280, "height": 900}, **options)
-        contexts.append(context)
-        page = context.new_page()
-        page.console_errors = []
-        page.on("console", lambda m: m.type == "error" and page.console_errors.append(m.text))
-        return page
-
-    yield new_page
-    for context in contexts:
-        context.close()
+    # Its last verified output is what a reader without JavaScript sees.
+    verified = manage("verifysnippets", "sqlite3-basics", env=env)
+    assert verified.returncode == 0, verified.stderr
+    with daphne(env, directory / "daphne.log") as server:
+        yield server.base_url
 
 
 def type_at_end(page, text):

@@ -1,23 +1,14 @@
 """A reader in a real browser runs snippets served by a real Daphne."""
 
-import os
 import re
-import shutil
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
-from pathlib import Path
 
 import pytest
 
 from glossary import runner
 from tests.conftest import require
+from tests.live_server import daphne, seeded_database, shell, site_env
 
 pytestmark = pytest.mark.browser
-ROOT = Path(__file__).resolve().parent.parent
-CHROMIUM = "/usr/bin/chromium"
 LONG_SNIPPET = """\
 from glossary.models import Snippet, Topic
 topic = Topic.objects.get(slug="transactions")
@@ -28,86 +19,15 @@ Snippet.objects.create(
 """
 
 
-def free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_until_serving(url, process, within=30):
-    deadline = time.monotonic() + within
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"Daphne exited: {process.stderr.read().decode()}")
-        try:
-            with urllib.request.urlopen(url, timeout=1):
-                return
-        except OSError:
-            time.sleep(0.1)
-    raise RuntimeError(f"Daphne did not answer at {url}")
-
-
 @pytest.fixture(scope="module")
 def live_site(tmp_path_factory):
     """Daphne serving a seeded database of its own, on a free port."""
     require(runner.bubblewrap_works(), "bubblewrap with namespaces is not available")
-    database = tmp_path_factory.mktemp("site") / "site.sqlite3"
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "config.settings.development",
-        "DATABASE_URL": f"sqlite:///{database}",
-        "DEBUG": "false",
-    }
-    manage = [sys.executable, "manage.py"]
-    for command in (["migrate", "-v0"], ["loadseed"], ["shell", "-c", LONG_SNIPPET]):
-        subprocess.run(manage + command, cwd=ROOT, env=env, check=True, capture_output=True)
-    port = free_port()
-    daphne = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "daphne",
-            "-b",
-            "127.0.0.1",
-            "-p",
-            str(port),
-            "config.asgi:application",
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    base_url = f"http://127.0.0.1:{port}"
-    try:
-        wait_until_serving(base_url + "/", daphne)
-        yield base_url
-    finally:
-        daphne.terminate()
-        daphne.wait(timeout=10)
-
-
-@pytest.fixture(scope="module")
-def browser():
-    require(shutil.which(CHROMIUM), "Chromium is not installed (apt install chromium)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-        )
-        yield browser
-        browser.close()
-
-
-@pytest.fixture
-def page(browser):
-    page = browser.new_page()
-    page.console_errors = []
-    page.on("console", lambda m: m.type == "error" and page.console_errors.append(m.text))
-    yield page
-    page.close()
+    directory = tmp_path_factory.mktemp("site")
+    env = site_env(DATABASE_URL=seeded_database(directory))
+    shell(LONG_SNIPPET, env)
+    with daphne(env, directory / "daphne.log") as server:
+        yield server.base_url
 
 
 def test_a_reader_runs_a_snippet_and_sees_its_output_stream_in(live_site, page):

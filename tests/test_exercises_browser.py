@@ -10,15 +10,11 @@ import re
 import pytest
 
 from glossary import runner
-from tests import test_editor_browser
 from tests.conftest import require
-from tests.live_server import daphne, manage, seeded_database, site_env
+from tests.live_server import daphne, seeded_database, shell, site_env
 from tests.test_run_panel_browser import axe_violations
 
 pytestmark = pytest.mark.browser
-# The editor tests' Chromium and its pages (a context each, console errors kept).
-browser = test_editor_browser.browser
-new_page = test_editor_browser.new_page
 SOLUTION = "SELECT name FROM product WHERE price < 10 ORDER BY name;"
 # An exercise on SQLite (the python runtime): quick to check, nothing else needed.
 MAKE_CONTENT = f"""\
@@ -59,8 +55,7 @@ def site(tmp_path_factory):
     env = site_env(
         DATABASE_URL=seeded_database(directory), REDIS_URL=None, SNIPPET_RUNS_PER_MINUTE="1000"
     )
-    made = manage("shell", "-c", MAKE_CONTENT, env=env)
-    assert made.returncode == 0, made.stderr
+    shell(MAKE_CONTENT, env)
     with daphne(env, directory / "daphne.log") as server:
         yield server.base_url
 

@@ -7,11 +7,6 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def draft_topic(db):
-    return Topic.objects.create(name="Secret store", slug="secret-store", is_published=False)
-
-
-@pytest.fixture
 def hidden(topic, draft_topic):
     """One unpublished thing of each kind, plus published children of a draft topic."""
     Link.objects.create(

@@ -8,9 +8,8 @@ from tests import test_end_to_end
 
 pytestmark = pytest.mark.browser
 
-# The site and browser of the end-to-end suite: Daphne on a seeded database, Chromium.
+# The site of the end-to-end suite: Daphne on a seeded database.
 live_site = test_end_to_end.live_site
-browser = test_end_to_end.browser
 
 PHONE = {"width": 390, "height": 844}
 DESKTOP = {"width": 1280, "height": 800}
@@ -39,92 +38,74 @@ def color_scheme(request):
     return request.param
 
 
-def open_page(browser, url, viewport, color_scheme="light"):
-    page = browser.new_page(viewport=viewport, color_scheme=color_scheme)
+def open_page(new_page, url, viewport, color_scheme="light"):
+    page = new_page(viewport=viewport, color_scheme=color_scheme)
     page.goto(url)
     return page
 
 
 @pytest.mark.parametrize("path", PAGE_TYPES.values(), ids=PAGE_TYPES.keys())
-def test_no_page_scrolls_sideways_on_a_phone(live_site, browser, path):
-    page = open_page(browser, live_site + path, PHONE)
-    try:
-        wider = page.evaluate(
-            """() => [...document.querySelectorAll("body *")]
-                .filter(element => element.getBoundingClientRect().right > innerWidth + 0.5)
-                .filter(element => !element.closest("pre, .highlight"))
-                .map(element => element.tagName.toLowerCase() + "." + element.className)
-                .slice(0, 5)"""
-        )
+def test_no_page_scrolls_sideways_on_a_phone(live_site, new_page, path):
+    page = open_page(new_page, live_site + path, PHONE)
+    wider = page.evaluate(
+        """() => [...document.querySelectorAll("body *")]
+            .filter(element => element.getBoundingClientRect().right > innerWidth + 0.5)
+            .filter(element => !element.closest("pre, .highlight"))
+            .map(element => element.tagName.toLowerCase() + "." + element.className)
+            .slice(0, 5)"""
+    )
 
-        assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"], wider
-    finally:
-        page.close()
+    assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"], wider
 
 
-def test_the_orm_topics_table_fits_a_phone_without_scrolling(live_site, browser):
-    page = open_page(browser, live_site + "/topics/orm/", PHONE)
-    try:
-        table = page.locator(".topic__summary table")
+def test_the_orm_topics_table_fits_a_phone_without_scrolling(live_site, new_page):
+    page = open_page(new_page, live_site + "/topics/orm/", PHONE)
+    table = page.locator(".topic__summary table")
 
-        assert table.evaluate("table => table.scrollWidth <= table.clientWidth")
-    finally:
-        page.close()
+    assert table.evaluate("table => table.scrollWidth <= table.clientWidth")
 
 
 @pytest.mark.parametrize("viewport", [PHONE, DESKTOP], ids=["phone", "desktop"])
-def test_the_copy_button_does_not_cover_the_code(live_site, browser, viewport):
-    page = open_page(browser, live_site + "/snippets/orm-n-plus-one/", viewport)
-    try:
-        button = page.get_by_role("button", name="Copy")
-        button.wait_for()
-        box = button.bounding_box()
-        code = page.locator(".code-block .cm-editor").bounding_box()  # the code, editable
+def test_the_copy_button_does_not_cover_the_code(live_site, new_page, viewport):
+    page = open_page(new_page, live_site + "/snippets/orm-n-plus-one/", viewport)
+    button = page.get_by_role("button", name="Copy")
+    button.wait_for()
+    box = button.bounding_box()
+    code = page.locator(".code-block .cm-editor").bounding_box()  # the code, editable
 
-        assert box["y"] + box["height"] <= code["y"]
-    finally:
-        page.close()
+    assert box["y"] + box["height"] <= code["y"]
 
 
-def test_the_a_to_z_index_fits_one_desktop_screen(live_site, browser):
-    page = open_page(browser, live_site + "/topics/", DESKTOP)
-    try:
-        last_topic = page.locator(".az-index li").last
-        box = last_topic.bounding_box()
+def test_the_a_to_z_index_fits_one_desktop_screen(live_site, new_page):
+    page = open_page(new_page, live_site + "/topics/", DESKTOP)
+    last_topic = page.locator(".az-index li").last
+    box = last_topic.bounding_box()
 
-        assert page.locator(".az-index li").count() > 80
-        assert box["y"] + box["height"] <= DESKTOP["height"]
-    finally:
-        page.close()
+    assert page.locator(".az-index li").count() > 80
+    assert box["y"] + box["height"] <= DESKTOP["height"]
 
 
 GITHUB_KEYWORD = {"light": "rgb(207, 34, 46)", "dark": "rgb(255, 123, 114)"}
 GITHUB_STRING = {"light": "rgb(10, 48, 105)", "dark": "rgb(165, 214, 255)"}
 
 
-def test_code_has_github_colours_in_either_mode(live_site, browser, color_scheme):
-    page = open_page(browser, live_site + "/snippets/orm-crud/", DESKTOP, color_scheme)
-    try:
-        code = page.locator(".code-block")
+def test_code_has_github_colours_in_either_mode(live_site, new_page, color_scheme):
+    page = open_page(new_page, live_site + "/snippets/orm-crud/", DESKTOP, color_scheme)
+    code = page.locator(".code-block")
 
-        def colour(selector):
-            return code.locator(selector).first.evaluate("e => getComputedStyle(e).color")
+    def colour(selector):
+        return code.locator(selector).first.evaluate("e => getComputedStyle(e).color")
 
-        assert colour(".kn") == GITHUB_KEYWORD[color_scheme]  # from ... import
-        assert colour(".s2") == GITHUB_STRING[color_scheme]
-    finally:
-        page.close()
+    assert colour(".kn") == GITHUB_KEYWORD[color_scheme]  # from ... import
+    assert colour(".s2") == GITHUB_STRING[color_scheme]
 
 
-def test_a_reader_runs_the_front_page_snippet(live_site, browser):
+def test_a_reader_runs_the_front_page_snippet(live_site, new_page):
     from playwright.sync_api import expect
 
-    page = open_page(browser, live_site + "/", DESKTOP)
-    try:
-        panel = page.locator("#try-title ~ .snippet .run-panel")
-        panel.get_by_role("button", name="Run").click()
+    page = open_page(new_page, live_site + "/", DESKTOP)
+    panel = page.locator("#try-title ~ .snippet .run-panel")
+    panel.get_by_role("button", name="Run").click()
 
-        expect(panel.locator(".run-status")).to_contain_text("Finished in", timeout=15_000)
-        assert panel.locator(".run-output").inner_text().strip()
-    finally:
-        page.close()
+    expect(panel.locator(".run-status")).to_contain_text("Finished in", timeout=15_000)
+    assert panel.locator(".run-output").inner_text().strip()

@@ -1,14 +1,8 @@
 """Previews of linked terms in a real Chromium, served by a real Daphne."""
 
-import os
-import shutil
-import subprocess
-import sys
-
 import pytest
 
-from tests.conftest import require
-from tests.test_end_to_end import CHROMIUM, ROOT, free_port, wait_until_serving
+from tests.live_server import daphne, migrated_database, shell, site_env
 
 pytestmark = pytest.mark.browser
 CONTENT = """\
@@ -30,71 +24,24 @@ Topic.objects.create(
 @pytest.fixture(scope="module")
 def live_site(tmp_path_factory):
     """Daphne serving a small database of its own, on a free port."""
-    database = tmp_path_factory.mktemp("previews") / "site.sqlite3"
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "config.settings.development",
-        "DATABASE_URL": f"sqlite:///{database}",
-        "DEBUG": "false",
-    }
-    manage = [sys.executable, "manage.py"]
-    for command in (["migrate", "-v0"], ["shell", "-c", CONTENT]):
-        subprocess.run(manage + command, cwd=ROOT, env=env, check=True, capture_output=True)
-    port = free_port()
-    daphne = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "daphne",
-            "-b",
-            "127.0.0.1",
-            "-p",
-            str(port),
-            "config.asgi:application",
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    base_url = f"http://127.0.0.1:{port}"
-    try:
-        wait_until_serving(base_url + "/", daphne)
-        yield base_url
-    finally:
-        daphne.terminate()
-        daphne.wait(timeout=10)
+    directory = tmp_path_factory.mktemp("previews")
+    env = site_env(DATABASE_URL=migrated_database(directory))
+    shell(CONTENT, env)
+    with daphne(env, directory / "daphne.log") as server:
+        yield server.base_url
 
 
-@pytest.fixture(scope="module")
-def browser():
-    require(shutil.which(CHROMIUM), "Chromium is not installed (apt install chromium)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-        )
-        yield browser
-        browser.close()
-
-
-def open_page(browser, url, **context_options):
-    context = browser.new_context(**context_options)
-    page = context.new_page()
-    page.console_errors = []
-    page.on("console", lambda m: m.type == "error" and page.console_errors.append(m.text))
+def open_page(new_page, url, **options):
+    page = new_page(**options)
     page.goto(url)
     return page
 
 
 @pytest.fixture
-def mvcc_page(browser, live_site):
-    page = open_page(browser, f"{live_site}/topics/mvcc/")
+def mvcc_page(new_page, live_site):
+    page = open_page(new_page, f"{live_site}/topics/mvcc/")
     yield page
     assert page.console_errors == []
-    page.context.close()
 
 
 def test_hovering_a_term_shows_its_preview_without_moving_the_page(mvcc_page):
@@ -140,11 +87,11 @@ def test_focus_shows_the_preview_and_escape_closes_it(mvcc_page):
     expect(term).not_to_have_attribute("aria-describedby", "term-preview")
 
 
-def test_a_tap_shows_the_preview_and_a_second_tap_follows_the_link(browser, live_site):
+def test_a_tap_shows_the_preview_and_a_second_tap_follows_the_link(new_page, live_site):
     from playwright.sync_api import expect
 
     page = open_page(
-        browser,
+        new_page,
         f"{live_site}/topics/mvcc/",
         has_touch=True,
         is_mobile=True,
@@ -161,7 +108,6 @@ def test_a_tap_shows_the_preview_and_a_second_tap_follows_the_link(browser, live
 
     expect(page).to_have_url(f"{live_site}/topics/postgresql/")
     assert page.console_errors == []
-    page.context.close()
 
 
 def test_drafts_are_neither_linked_nor_previewed(mvcc_page, live_site):
@@ -172,8 +118,8 @@ def test_drafts_are_neither_linked_nor_previewed(mvcc_page, live_site):
     assert page.request.get(f"{live_site}/topics/secret-store/preview/").status == 404
 
 
-def test_without_javascript_a_term_is_a_plain_link(browser, live_site):
-    page = open_page(browser, f"{live_site}/topics/mvcc/", java_script_enabled=False)
+def test_without_javascript_a_term_is_a_plain_link(new_page, live_site):
+    page = open_page(new_page, f"{live_site}/topics/mvcc/", java_script_enabled=False)
     term = page.locator("a.term-link", has_text="Postgres")
 
     term.hover()
@@ -182,4 +128,3 @@ def test_without_javascript_a_term_is_a_plain_link(browser, live_site):
     assert page.locator(".term-preview").count() == 0
     term.click()
     assert page.url == f"{live_site}/topics/postgresql/"
-    page.context.close()

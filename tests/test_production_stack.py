@@ -2,12 +2,10 @@
 
 import gzip
 import json
-import os
 import re
 import secrets
 import shutil
 import signal
-import subprocess
 import sys
 import time
 import urllib.error
@@ -19,9 +17,8 @@ import pytest
 
 from glossary import runner
 from tests.conftest import require
-from tests.test_end_to_end import CHROMIUM, free_port
+from tests.live_server import free_port, manage, seeded_database, shell, site_env, start
 
-ROOT = Path(__file__).resolve().parent.parent
 PASSWORD = secrets.token_urlsafe(16)
 RUNS_PER_MINUTE = 4
 SETUP = f"""\
@@ -64,7 +61,7 @@ def wait_until_serving(url, process, within=60):
     deadline = time.monotonic() + within
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError(f"The stack exited: {process.stderr.read().decode()}")
+            raise RuntimeError(f"The stack exited: {process.log.read_text()}")
         try:
             if fetch(url)[0] == 200:
                 return
@@ -80,33 +77,23 @@ def stack(tmp_path_factory):
     require(runner.bubblewrap_works(), "bubblewrap with namespaces is not available")
     require(shutil.which("nginx") or Path("/usr/sbin/nginx").exists(), "nginx is not installed")
     here = tmp_path_factory.mktemp("stack")
-    env = {
-        **{name: value for name, value in os.environ.items() if name != "REDIS_URL"},
-        "DJANGO_SETTINGS_MODULE": "config.settings.production",
-        "SECRET_KEY": secrets.token_urlsafe(64),
-        "DATABASE_URL": f"sqlite:///{here / 'site.sqlite3'}",
-        "STATIC_ROOT": str(here / "static"),
+    env = site_env(
+        REDIS_URL=None,
+        DJANGO_SETTINGS_MODULE="config.settings.production",
+        SECRET_KEY=secrets.token_urlsafe(64),
+        DATABASE_URL=seeded_database(here),
+        STATIC_ROOT=str(here / "static"),
         # Plain HTTP on loopback: in production TLS ends at the proxy.
-        "SECURE_SSL_REDIRECT": "false",
-        "ALLOWED_HOSTS": "127.0.0.1,localhost",
-        "SNIPPET_RUNS_PER_MINUTE": str(RUNS_PER_MINUTE),
-    }
-    manage = [sys.executable, "manage.py"]
-    for command in (
-        ["migrate", "-v0"],
-        ["loadseed"],
-        ["shell", "-c", SETUP],
-        ["collectstatic", "--noinput", "-v0"],
-    ):
-        subprocess.run(manage + command, cwd=ROOT, env=env, check=True, capture_output=True)
-    port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "deploy/stack.py", "--port", str(port), "--run-dir", str(here / "run")],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
+        SECURE_SSL_REDIRECT="false",
+        ALLOWED_HOSTS="127.0.0.1,localhost",
+        SNIPPET_RUNS_PER_MINUTE=str(RUNS_PER_MINUTE),
     )
+    shell(SETUP, env)
+    collected = manage("collectstatic", "--noinput", "-v0", env=env)
+    assert collected.returncode == 0, collected.stderr
+    port = free_port()
+    argv = [sys.executable, "deploy/stack.py", "--port", str(port), "--run-dir", str(here / "run")]
+    process = start(argv, env, here / "stack.log")
     base_url = f"http://127.0.0.1:{port}"
     try:
         wait_until_serving(base_url + "/", process)
@@ -232,28 +219,22 @@ def test_the_run_rate_limit_counts_each_client_address_behind_the_proxy(stack):
 
 
 @pytest.mark.browser
-def test_a_reader_runs_a_snippet_in_chromium_through_the_proxy_and_again_after_a_304(stack):
-    require(shutil.which(CHROMIUM), "Chromium is not installed (apt install chromium)")
-    from playwright.sync_api import expect, sync_playwright
+def test_a_reader_runs_a_snippet_in_chromium_through_the_proxy_and_again_after_a_304(
+    stack, new_page
+):
+    from playwright.sync_api import expect
 
     # localhost: Chromium counts it as a secure context, as HTTPS would be in production.
     url = stack.replace("127.0.0.1", "localhost") + "/snippets/stack-greeting/"
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-        page = browser.new_page()
-        errors = []
-        page.on("console", lambda m: m.type == "error" and errors.append(m.text))
-        # Chromium reports a revalidated page as its kept 200; a 304 shows as no body.
-        bodies = []
-        page.on("response", lambda r: r.url == url and bodies.append(r.request.sizes()))
-        try:
-            for _ in range(2):
-                page.goto(url)
-                panel = page.locator(".run-panel")
-                panel.get_by_role("button", name="Run").click()
-                expect(panel.locator(".run-output")).to_contain_text("hello 2")
-        finally:
-            browser.close()
+    page = new_page()
+    # Chromium reports a revalidated page as its kept 200; a 304 shows as no body.
+    bodies = []
+    page.on("response", lambda r: r.url == url and bodies.append(r.request.sizes()))
+    for _ in range(2):
+        page.goto(url)
+        panel = page.locator(".run-panel")
+        panel.get_by_role("button", name="Run").click()
+        expect(panel.locator(".run-output")).to_contain_text("hello 2")
 
     assert [sizes["responseBodySize"] > 0 for sizes in bodies] == [True, False]
-    assert errors == []
+    assert page.console_errors == []

@@ -6,9 +6,6 @@ server must stay responsive to other readers.
 """
 
 import json
-import os
-import subprocess
-import sys
 import threading
 import time
 import urllib.request
@@ -19,8 +16,8 @@ from websockets.sync.client import connect
 
 from glossary import runner
 from tests.conftest import require
+from tests.live_server import ROOT, daphne, seeded_database, shell, site_env
 from tests.processes import exec_with_marker, until_gone
-from tests.test_end_to_end import ROOT, free_port, wait_until_serving
 
 WALL = 3
 PROCESSES = 16
@@ -45,39 +42,28 @@ SNIPPET_OF = {"python": "hello", "django": "orm"}
 def site(tmp_path_factory):
     """Daphne with strict reader limits (the curated ones stay as they are)."""
     require(runner.bubblewrap_works(), "bubblewrap with namespaces is not available")
-    database = tmp_path_factory.mktemp("abuse") / "site.sqlite3"
-    env = {
-        **{name: value for name, value in os.environ.items() if name != "REDIS_URL"},
-        "DJANGO_SETTINGS_MODULE": "config.settings.development",
-        "DATABASE_URL": f"sqlite:///{database}",
-        "DEBUG": "false",
-        "SECRET_KEY": "abuse-test-secret-" + uuid.uuid4().hex,
-        "SNIPPET_RUNS_PER_MINUTE": "1000",
-        "SNIPPET_RUN_SLOTS": "4",
-        "SNIPPET_READER_WALL_SECONDS": str(WALL),
-        "SNIPPET_READER_CPU_SECONDS": "1",
-        "SNIPPET_READER_PROCESSES": str(PROCESSES),
-        "SNIPPET_READER_OPEN_FILES": str(OPEN_FILES),
-        "SNIPPET_READER_OUTPUT_KB": str(OUTPUT_KB),
-        "SNIPPET_READER_FILE_SIZE_KB": str(FILE_SIZE_KB),
-    }
-    manage = [sys.executable, "manage.py"]
-    for command in (["migrate", "-v0"], ["loadseed"], ["shell", "-c", MAKE_SNIPPETS]):
-        subprocess.run(manage + command, cwd=ROOT, env=env, check=True, capture_output=True)
-    port = free_port()
-    daphne = subprocess.Popen(
-        [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port)]
-        + ["config.asgi:application"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
+    directory = tmp_path_factory.mktemp("abuse")
+    database = seeded_database(directory)
+    env = site_env(
+        REDIS_URL=None,
+        DATABASE_URL=database,
+        SECRET_KEY="abuse-test-secret-" + uuid.uuid4().hex,
+        SNIPPET_RUNS_PER_MINUTE="1000",
+        SNIPPET_RUN_SLOTS="4",
+        SNIPPET_READER_WALL_SECONDS=str(WALL),
+        SNIPPET_READER_CPU_SECONDS="1",
+        SNIPPET_READER_PROCESSES=str(PROCESSES),
+        SNIPPET_READER_OPEN_FILES=str(OPEN_FILES),
+        SNIPPET_READER_OUTPUT_KB=str(OUTPUT_KB),
+        SNIPPET_READER_FILE_SIZE_KB=str(FILE_SIZE_KB),
     )
-    base_url = f"http://127.0.0.1:{port}"
-    wait_until_serving(base_url + "/", daphne)
-    yield {"url": base_url, "daphne": daphne, "database": database}
-    daphne.terminate()
-    daphne.wait(timeout=10)
+    shell(MAKE_SNIPPETS, env)
+    with daphne(env, directory / "daphne.log") as process:
+        yield {
+            "url": process.base_url,
+            "daphne": process,
+            "database": database.removeprefix("sqlite:///"),
+        }
 
 
 def socket_path(route, runtime):

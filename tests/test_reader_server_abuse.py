@@ -23,7 +23,7 @@ from websockets.sync.client import connect
 
 from glossary import runner
 from tests.conftest import require
-from tests.live_server import daphne, manage, site_env
+from tests.live_server import daphne, migrated_database, shell, site_env
 from tests.test_servers import CONNECT, REACH, files_of, gone, usable
 
 MEMORY_MB = 384  # a reader's run, server included (PostgreSQL's own limit is 512)
@@ -56,16 +56,14 @@ def site(tmp_path_factory):
     directory = tmp_path_factory.mktemp("server-abuse")
     env = site_env(
         REDIS_URL=None,
-        DATABASE_URL=f"sqlite:///{directory / 'site.sqlite3'}",
+        DATABASE_URL=migrated_database(directory),
         SECRET_KEY="server-abuse-secret-" + uuid.uuid4().hex,
         SNIPPET_RUNS_PER_MINUTE="1000",
         SNIPPET_RUN_SLOTS="4",
         SNIPPET_READER_MEMORY_MB=str(MEMORY_MB),
         SNIPPET_READER_CPU_SECONDS=str(CPU_SECONDS),
     )
-    for command in (["migrate", "-v0"], ["shell", "-c", MAKE_SNIPPETS]):
-        result = manage(*command, env=env)
-        assert result.returncode == 0, result.stderr
+    shell(MAKE_SNIPPETS, env)
     with daphne(env, directory / "daphne.log") as process:
         yield {"url": process.base_url, "daphne": process}
 

@@ -1,15 +1,12 @@
 """The run panel and the SQL panel as a reader sees them: Chromium against real Daphnes."""
 
-import os
 import re
-import subprocess
-import sys
 
 import pytest
 
 from glossary import runner
 from tests.conftest import require
-from tests.test_end_to_end import CHROMIUM, ROOT, free_port, wait_until_serving
+from tests.live_server import daphne, seeded_database, shell, site_env
 
 pytestmark = pytest.mark.browser
 SNIPPETS = {
@@ -38,102 +35,41 @@ Snippet.objects.create(
 
 
 @pytest.fixture(scope="module")
-def site_env(tmp_path_factory):
-    """The environment of a seeded database with this module's snippets."""
+def seeded(tmp_path_factory):
+    """The directory and environment of a seeded database with this module's snippets."""
     require(runner.bubblewrap_works(), "bubblewrap with namespaces is not available")
-    database = tmp_path_factory.mktemp("panel") / "site.sqlite3"
+    directory = tmp_path_factory.mktemp("panel")
     # No REDIS_URL: a cache shared with other sites' processes could serve their pages.
-    env = {
-        **{name: value for name, value in os.environ.items() if name != "REDIS_URL"},
-        "DJANGO_SETTINGS_MODULE": "config.settings.development",
-        "DATABASE_URL": f"sqlite:///{database}",
-        "DEBUG": "false",
-    }
-    manage = [sys.executable, "manage.py"]
-    for command in (["migrate", "-v0"], ["loadseed"], ["shell", "-c", MAKE_SNIPPETS]):
-        subprocess.run(manage + command, cwd=ROOT, env=env, check=True, capture_output=True)
-    return env
-
-
-def serve(env):
-    port = free_port()
-    command = [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port)]
-    daphne = subprocess.Popen(
-        [*command, "config.asgi:application"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    base_url = f"http://127.0.0.1:{port}"
-    wait_until_serving(base_url + "/", daphne)
-    return base_url, daphne
+    env = site_env(DATABASE_URL=seeded_database(directory), REDIS_URL=None)
+    shell(MAKE_SNIPPETS, env)
+    return directory, env
 
 
 @pytest.fixture(scope="module")
-def site(site_env):
+def site(seeded):
     """One run at a time and one waiting, a CPU limit of 1 s: queues and limits show.
 
     The wall-clock limit is far off, so that even on a busy machine the CPU limit comes first.
     """
+    directory, env = seeded
     env = {
-        **site_env,
+        **env,
         "SNIPPET_RUN_SLOTS": "1",
         "SNIPPET_QUEUE_SIZE": "1",
         "SNIPPET_CPU_SECONDS": "1",
         "SNIPPET_WALL_SECONDS": "30",
         "SNIPPET_RUNS_PER_MINUTE": "1000",
     }
-    base_url, daphne = serve(env)
-    yield base_url
-    daphne.terminate()
-    daphne.wait(timeout=10)
+    with daphne(env, directory / "daphne.log") as server:
+        yield server.base_url
 
 
 @pytest.fixture(scope="module")
-def strict_site(site_env):
+def strict_site(seeded):
     """One run a minute per reader."""
-    base_url, daphne = serve({**site_env, "SNIPPET_RUNS_PER_MINUTE": "1"})
-    yield base_url
-    daphne.terminate()
-    daphne.wait(timeout=10)
-
-
-@pytest.fixture(scope="module")
-def browser():
-    require(os.path.exists(CHROMIUM), "Chromium is not installed (apt install chromium)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-        )
-        yield browser
-        browser.close()
-
-
-@pytest.fixture
-def new_page(browser):
-    """Pages of their own (a context each), closed after the test; errors are collected."""
-    contexts = []
-
-    def new_page(width=1280):
-        context = browser.new_context(viewport={"width": width, "height": 900})
-        contexts.append(context)
-        page = context.new_page()
-        page.console_errors = []
-        page.on("console", lambda m: m.type == "error" and page.console_errors.append(m.text))
-        return page
-
-    yield new_page
-    for context in contexts:
-        context.close()
-
-
-@pytest.fixture
-def page(new_page):
-    return new_page()
+    directory, env = seeded
+    with daphne({**env, "SNIPPET_RUNS_PER_MINUTE": "1"}, directory / "strict.log") as server:
+        yield server.base_url
 
 
 def axe_violations(page, selector):
@@ -306,7 +242,7 @@ def test_the_output_follows_new_lines_only_while_the_reader_is_at_the_bottom(sit
 def test_the_sql_panel_counts_groups_and_links_queries_to_code_lines(site, new_page):
     from playwright.sync_api import expect
 
-    page = new_page(width=390)
+    page = new_page(viewport={"width": 390, "height": 900})
     panel, run, stop = open_panel(page, f"{site}/snippets/orm-n-plus-one/")
     run.click()
     expect(panel.locator(".run-status")).to_contain_text("Finished in", timeout=30_000)

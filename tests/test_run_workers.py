@@ -1,23 +1,16 @@
 """Runs handed to Channels workers over a real Redis (RUNNER_MODE=workers).
 
-The first half drives the consumer through the full ASGI stack with a worker running in
-this process; the second starts Daphne and `manage.py runworker snippet-runs` processes
-and talks to them over real WebSockets. Both use a Redis database and key prefix of their
-own, whatever REDIS_URL says, and delete their keys afterwards.
+These tests drive the consumer through the full ASGI stack with a worker running in this
+process; tests/test_worker_processes.py starts Daphne and `manage.py runworker snippet-runs`
+processes instead. Both use a Redis database and key prefix of their own, whatever
+REDIS_URL says, and delete their keys afterwards.
 """
 
 import asyncio
-import json
-import os
 import shutil
-import signal
-import socket
 import subprocess
-import sys
 import time
-import urllib.request
 import uuid
-from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -26,7 +19,6 @@ import redis
 from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 from channels.testing import WebsocketCommunicator
-from websockets.asyncio.client import connect as websocket_connect
 
 from config.asgi import application
 from glossary import runner
@@ -35,22 +27,16 @@ from glossary.workers import protocol
 from glossary.workers.client import Replies, next_batch
 from glossary.workers.worker import RunWorker
 from tests.conftest import require
+from tests.live_server import free_port
 from tests.processes import exec_with_marker, processes_with, until_gone
 from tests.test_runner_sql_events import MALFORMED, printing_malformed_records, strict_json
 
-ROOT = Path(__file__).resolve().parent.parent
 REDIS_URL = "redis://127.0.0.1:6379/5"
 ORIGIN = (b"origin", b"http://127.0.0.1:8000")
 LINES = 200
 COUNTER = f"for i in range({LINES}):\n    print(f'line {{i:03}}')\n"
 EXPECTED = "".join(f"line {i:03}\n" for i in range(LINES))
 SLEEPER = "import time\nprint('ready', flush=True)\ntime.sleep(60)\n"
-
-
-def free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def redis_is_up():
@@ -355,257 +341,6 @@ async def test_a_reader_slow_to_read_is_not_told_a_finished_run_was_lost(redis_l
     assert still_waiting
     assert await asyncio.wait_for(waiting, 5) == batch
     replies.close()
-
-
-# Daphne and worker processes over real WebSockets --------------------------------------
-
-SITE_SNIPPETS = """\
-from glossary.models import Snippet, Topic
-topic = Topic.objects.create(name="Workers", slug="workers")
-for slug, code in {snippets!r}.items():
-    Snippet.objects.create(topic=topic, slug=slug, title=slug, runtime="python", code=code)
-"""
-
-
-class Site:
-    """Daphne and run workers sharing one Redis, each a process of its own."""
-
-    def __init__(self, directory):
-        self.directory = directory
-        self.prefix = unique_prefix()
-        self.markers = {
-            name: f"worker-site-{name}-{uuid.uuid4().hex}" for name in ("cancel", "kill", "long")
-        }
-        self.env = {
-            **os.environ,
-            "DJANGO_SETTINGS_MODULE": "config.settings.development",
-            "DATABASE_URL": f"sqlite:///{directory / 'site.sqlite3'}",
-            "DEBUG": "false",
-            "RUNNER_MODE": "workers",
-            "REDIS_URL": REDIS_URL,
-            "CHANNELS_PREFIX": self.prefix,
-            # Its pages are its own: another site's (another run's) are never served.
-            "CACHE_KEY_PREFIX": self.prefix,
-            "SNIPPET_RUNS_PER_MINUTE": "100000",
-            # Every run here comes from one address.
-            "SNIPPET_RUNS_PER_CLIENT": "100",
-            "SNIPPET_QUEUED_PER_CLIENT": "100",
-            # One run at a time per worker: a busy worker is one with a run going.
-            "SNIPPET_RUN_SLOTS": "1",
-        }
-        self.workers = []
-        self.daphne = None
-        self.port = free_port()
-
-    def start(self):
-        snippets = {
-            "counter": COUNTER,
-            "short": "print('short')",
-            **{name: exec_with_marker(marker, SLEEPER) for name, marker in self.markers.items()},
-        }
-        manage = [sys.executable, "manage.py"]
-        for command in (
-            ["migrate", "-v0"],
-            ["shell", "-c", SITE_SNIPPETS.format(snippets=snippets)],
-        ):
-            subprocess.run(
-                manage + command, cwd=ROOT, env=self.env, check=True, capture_output=True
-            )
-        daphne = [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.port)]
-        self.daphne = self.spawn([*daphne, "config.asgi:application"], "daphne.log")
-        self.start_workers(2)
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/", timeout=1):
-                    break
-            except OSError:
-                assert self.daphne.poll() is None, self.daphne.log.read_text()
-                assert time.monotonic() < deadline, "Daphne did not answer"
-                time.sleep(0.1)
-
-    def spawn(self, argv, log_name):
-        """A process of the site, its stderr (Django's log) in a file of the directory."""
-        log = self.directory / log_name
-        with log.open("w") as stream:
-            process = subprocess.Popen(
-                argv, cwd=ROOT, env=self.env, stdout=subprocess.DEVNULL, stderr=stream
-            )
-        process.log = log
-        return process
-
-    def start_workers(self, count):
-        started = []
-        for _ in range(count):
-            argv = [sys.executable, "manage.py", "runworker", protocol.RUNS_CHANNEL]
-            process = self.spawn(argv, f"worker-{len(self.workers)}.log")
-            self.workers.append(process)
-            started.append(process)
-        deadline = time.monotonic() + 30
-        for process in started:
-            while "Running worker" not in process.log.read_text():
-                assert process.poll() is None, process.log.read_text()
-                assert time.monotonic() < deadline, "a run worker did not start"
-                time.sleep(0.05)
-
-    def running_workers(self):
-        return [process for process in self.workers if process.poll() is None]
-
-    def stop_workers(self, sig=signal.SIGTERM):
-        for process in self.running_workers():
-            process.send_signal(sig)
-            process.wait(timeout=10)
-
-    def stop(self):
-        self.stop_workers()
-        if self.daphne:
-            self.daphne.terminate()
-            self.daphne.wait(timeout=10)
-        delete_keys(self.prefix)
-
-    def url(self, slug):
-        return f"ws://127.0.0.1:{self.port}/ws/snippets/{slug}/"
-
-    async def run(self, slug, until=("exit", "error"), timeout=30):
-        """Run a snippet over a real WebSocket; every event up to the first of `until`."""
-        async with websocket_connect(self.url(slug), origin=self.origin) as socket:
-            await socket.send(json.dumps({"action": "run"}))
-            events = []
-            async with asyncio.timeout(timeout):
-                while not events or events[-1]["type"] not in until:
-                    events.append(json.loads(await socket.recv()))
-            return events
-
-    @property
-    def origin(self):
-        return f"http://127.0.0.1:{self.port}"
-
-
-def runs_taken(process):
-    return process.log.read_text().count("Took run")
-
-
-def worker_of(pid, candidates):
-    """The worker among candidates whose process tree holds pid."""
-    pids = {process.pid: process for process in candidates}
-    while pid > 1:
-        if pid in pids:
-            return pids[pid]
-        with open(f"/proc/{pid}/stat") as stat:
-            pid = int(stat.read().rpartition(")")[2].split()[1])
-    return None
-
-
-@pytest.fixture(scope="module")
-def site(tmp_path_factory):
-    require(runner.bubblewrap_works(), "bubblewrap with namespaces is not available")
-    require(redis_is_up(), f"Redis is not reachable at {REDIS_URL}")
-    site = Site(tmp_path_factory.mktemp("workers-site"))
-    try:
-        site.start()
-        yield site
-    finally:
-        site.stop()
-
-
-@pytest.mark.asyncio
-async def test_twenty_concurrent_runs_arrive_complete_on_both_workers(site):
-    taken_before = [runs_taken(process) for process in site.running_workers()]
-
-    runs = await asyncio.gather(*(site.run("counter") for _ in range(20)))
-
-    for events in runs:
-        assert events[-1]["type"] == "exit", events[-1]
-        assert events[-1]["reason"] == "ok"
-        assert stdout(events) == EXPECTED
-    taken = [
-        runs_taken(p) - before
-        for p, before in zip(site.running_workers(), taken_before, strict=True)
-    ]
-    assert sum(taken) == 20
-    assert all(taken), f"runs per worker: {taken}"
-
-
-@pytest.mark.asyncio
-async def test_short_runs_go_to_the_idle_worker_not_behind_a_long_run(site):
-    marker = site.markers["long"]
-    async with websocket_connect(site.url("long"), origin=site.origin) as long_run:
-        await long_run.send(json.dumps({"action": "run"}))
-        assert json.loads(await long_run.recv())["type"] == "start"
-        assert "ready" in json.loads(await long_run.recv())["text"]
-        [pid] = processes_with(marker)
-        busy = worker_of(pid, site.running_workers())
-        [idle] = [process for process in site.running_workers() if process is not busy]
-        taken_before = runs_taken(idle)
-
-        started = time.monotonic()
-        runs = await asyncio.gather(*(site.run("short", timeout=8) for _ in range(6)))
-        took = time.monotonic() - started
-        long_still_running = processes_with(marker) != []
-
-    assert [events[-1]["reason"] for events in runs] == ["ok"] * 6
-    assert runs_taken(idle) - taken_before == 6
-    assert long_still_running
-    assert took < 5
-
-
-@pytest.mark.asyncio
-async def test_cancel_through_a_worker_kills_the_process(site):
-    marker = site.markers["cancel"]
-    async with websocket_connect(site.url("cancel"), origin=site.origin) as socket:
-        await socket.send(json.dumps({"action": "run"}))
-        assert json.loads(await socket.recv())["type"] == "start"
-        assert "ready" in json.loads(await socket.recv())["text"]
-        assert processes_with(marker)
-
-        await socket.send(json.dumps({"action": "cancel"}))
-        exit_event = json.loads(await asyncio.wait_for(socket.recv(), 5))
-
-    assert exit_event["type"] == "exit"
-    assert exit_event["reason"] == "cancelled"
-    assert until_gone(marker, within=0.5) == []
-
-
-@pytest.mark.asyncio
-async def test_a_worker_killed_mid_run_ends_the_started_run_with_a_lost_exit(site):
-    marker = site.markers["kill"]
-    try:
-        async with websocket_connect(site.url("kill"), origin=site.origin) as socket:
-            await socket.send(json.dumps({"action": "run"}))
-            assert json.loads(await socket.recv())["type"] == "start"
-            assert "ready" in json.loads(await socket.recv())["text"]
-            [pid] = processes_with(marker)
-            host = worker_of(pid, site.running_workers())
-            assert host is not None
-
-            host.kill()
-            host.wait()
-            killed = time.monotonic()
-            event = json.loads(await asyncio.wait_for(socket.recv(), 10))
-            waited = time.monotonic() - killed
-
-        assert event["type"] == "exit"
-        assert event["reason"] == "lost"
-        assert event["message"] == protocol.LOST
-        assert waited < protocol.SILENCE_SECONDS + 1.5
-        # The sandbox dies with its worker.
-        assert until_gone(marker, within=2) == []
-    finally:
-        site.start_workers(2 - len(site.running_workers()))
-
-
-@pytest.mark.asyncio
-async def test_with_no_worker_running_the_reader_is_told_so(site):
-    site.stop_workers()
-    try:
-        started = time.monotonic()
-        events = await site.run("counter")
-        waited = time.monotonic() - started
-    finally:
-        site.start_workers(2)
-
-    assert events == [{"type": "error", "message": protocol.NO_WORKER}]
-    assert waited < protocol.PICKUP_SECONDS + 2
 
 
 # Redis going away mid-run ----------------------------------------------------------------

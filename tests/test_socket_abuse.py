@@ -10,11 +10,9 @@ import base64
 import json
 import os
 import socket
-import subprocess
-import sys
 import time
 import urllib.request
-from pathlib import Path
+from contextlib import contextmanager
 
 import pytest
 from channels.db import database_sync_to_async
@@ -26,8 +24,8 @@ from config.asgi import application
 from glossary import consumers, proxies, runner
 from glossary.models import Snippet, Topic
 from tests.conftest import require
+from tests.live_server import daphne, manage, migrated_database, shell, site_env
 
-ROOT = Path(__file__).resolve().parent.parent
 SLEEPER = "import time\nprint('ready', flush=True)\ntime.sleep(30)\n"
 # 8 MiB of a character JSON writes as six ("\u0001"): 48 MiB of events to send.
 LOUD = "import sys\nsys.stdout.write(chr(1) * 8 * 1024 * 1024)\n"
@@ -44,63 +42,13 @@ for slug, code in {snippets!r}.items():
 """
 
 
-def free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 class Site:
-    """A Daphne process serving the site with these environment settings."""
+    """A Daphne process serving the site, as these tests talk to it and watch it."""
 
-    def __init__(self, directory, **env):
-        self.directory = directory
-        self.port = free_port()
-        self.env = {
-            **os.environ,
-            "DJANGO_SETTINGS_MODULE": "config.settings.development",
-            "DATABASE_URL": f"sqlite:///{directory / 'site.sqlite3'}",
-            "DEBUG": "false",
-            "RUNNER_MODE": "local",
-            "REDIS_URL": "",
-            **env,
-        }
-        self.log = directory / "daphne.log"
-        self.process = None
-
-    def start(self):
-        manage = [sys.executable, "manage.py"]
-        snippets = {"hello": "print('hello')", "sleeper": SLEEPER, "loud": LOUD}
-        for command in (
-            ["migrate", "-v0"],
-            ["shell", "-c", SITE_SNIPPETS.format(snippets=snippets)],
-        ):
-            subprocess.run(
-                manage + command, cwd=ROOT, env=self.env, check=True, capture_output=True
-            )
-        argv = [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.port)]
-        with self.log.open("w") as log:
-            self.process = subprocess.Popen(
-                [*argv, "config.asgi:application"],
-                cwd=ROOT,
-                env=self.env,
-                stdout=subprocess.DEVNULL,
-                stderr=log,
-            )
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/", timeout=1):
-                    return
-            except OSError:
-                assert self.process.poll() is None, self.log.read_text()
-                assert time.monotonic() < deadline, "Daphne did not answer"
-                time.sleep(0.1)
-
-    def stop(self):
-        if self.process:
-            self.process.terminate()
-            self.process.wait(timeout=10)
+    def __init__(self, process):
+        self.process = process
+        self.port = process.port
+        self.log = process.log
 
     def rss_mb(self):
         with open(f"/proc/{self.process.pid}/status") as status:
@@ -123,32 +71,37 @@ class Site:
         )
 
 
-def start_site(tmp_path_factory, **env):
+@contextmanager
+def serving(tmp_path_factory, **env):
+    """A Site on a database of its own with these environment settings."""
     require(runner.bubblewrap_works(), "bubblewrap with namespaces is not available")
-    site = Site(tmp_path_factory.mktemp("abuse-site"), **env)
-    site.start()
-    return site
+    directory = tmp_path_factory.mktemp("abuse-site")
+    env = site_env(
+        DATABASE_URL=migrated_database(directory), RUNNER_MODE="local", REDIS_URL="", **env
+    )
+    snippets = {"hello": "print('hello')", "sleeper": SLEEPER, "loud": LOUD}
+    shell(SITE_SNIPPETS.format(snippets=snippets), env)
+    with daphne(env, directory / "daphne.log") as process:
+        yield Site(process)
 
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory):
-    site = start_site(tmp_path_factory, SNIPPET_RUNS_PER_MINUTE="1")
-    yield site
-    site.stop()
+    with serving(tmp_path_factory, SNIPPET_RUNS_PER_MINUTE="1") as site:
+        yield site
 
 
 @pytest.fixture(scope="module")
 def site_behind_a_proxy(tmp_path_factory):
-    site = start_site(
+    with serving(
         tmp_path_factory,
         TRUSTED_PROXIES="127.0.0.1",
         SNIPPET_RUNS_PER_MINUTE=str(RUNS_PER_MINUTE),
         SNIPPET_RUN_SLOTS="3",
         SNIPPET_RUNS_PER_CLIENT="2",
         SNIPPET_QUEUED_PER_CLIENT="1",
-    )
-    yield site
-    site.stop()
+    ) as site:
+        yield site
 
 
 async def next_event(socket, timeout=10):
@@ -228,9 +181,8 @@ def test_a_flood_from_a_client_that_never_reads_leaves_daphne_memory_bounded(sit
 
 @pytest.fixture(scope="module")
 def site_with_loud_runs(tmp_path_factory):
-    site = start_site(tmp_path_factory, SNIPPET_OUTPUT_KB=str(8 * 1024 + 1))
-    yield site
-    site.stop()
+    with serving(tmp_path_factory, SNIPPET_OUTPUT_KB=str(8 * 1024 + 1)) as site:
+        yield site
 
 
 def test_output_a_client_never_reads_is_not_held_by_daphne(site_with_loud_runs):
@@ -392,9 +344,7 @@ async def test_behind_a_trusted_proxy_runs_are_counted_per_real_client(site_behi
 def test_a_malformed_trusted_proxies_setting_is_refused_with_a_clear_message():
     env = {**os.environ, "TRUSTED_PROXIES": "10.0.0.1, proxy.example"}
 
-    result = subprocess.run(
-        [sys.executable, "manage.py", "check"], cwd=ROOT, env=env, capture_output=True, text=True
-    )
+    result = manage("check", env=env)
 
     assert result.returncode != 0
     assert "TRUSTED_PROXIES must list IP addresses or networks" in result.stderr
