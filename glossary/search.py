@@ -350,31 +350,29 @@ def postgresql_backend(query, user):
 
 # Links and snippets: the first MAX_RESULTS visible rows that match (in no order: ranking
 # all of a common word's rows is what MAX_RESULTS prevents), ranked. Written out for the
-# reason TOPICS_SQL is.
+# reason TOPICS_SQL is; the rows found are the rows listed, not looked up again by id.
 RESULTS_SQL = """
-SELECT {columns}
-FROM {table} result JOIN glossary_topic topic ON topic.id = result.topic_id
-WHERE result.id IN (
-  SELECT candidate.id FROM {table} candidate{join}
-  WHERE {visible} candidate.search_vector @@ websearch_to_tsquery(%(config)s::regconfig, %(query)s)
-  LIMIT %(limit)s)
-ORDER BY ts_rank(result.search_vector, websearch_to_tsquery(%(config)s::regconfig, %(query)s))
-  DESC, LOWER(result.title), result.id
+SELECT {columns} FROM (
+  SELECT {found}, result.id,
+    ts_rank(result.search_vector, websearch_to_tsquery(%(config)s::regconfig, %(query)s)) AS rank
+  FROM {table} result JOIN glossary_topic topic ON topic.id = result.topic_id
+  WHERE {visible} result.search_vector @@ websearch_to_tsquery(%(config)s::regconfig, %(query)s)
+  LIMIT %(limit)s
+) found
+ORDER BY rank DESC, LOWER(title), id
 """
-PUBLISHED_JOIN = " JOIN glossary_topic candidate_topic ON candidate_topic.id = candidate.topic_id"
-PUBLISHED = "candidate.is_published AND candidate_topic.is_published AND"
 
 
 def _ranked(model, query, user):
     own, of_topic = result_fields(model)
     quote = connection.ops.quote_name  # "group" is a keyword
-    columns = [f"result.{quote(name)}" for name in own]
-    columns += (f"topic.{quote(name)}" for name in of_topic)
+    found = [f"result.{quote(name)}" for name in own]
+    found += (f"topic.{quote(name)} AS topic_{name}" for name in of_topic)
     sql = RESULTS_SQL.format(
-        columns=", ".join(columns),
+        columns=", ".join([*map(quote, own), *(f"topic_{name}" for name in of_topic)]),
+        found=", ".join(found),
         table=model._meta.db_table,
-        join="" if user.is_staff else PUBLISHED_JOIN,
-        visible="" if user.is_staff else PUBLISHED,
+        visible="" if user.is_staff else "result.is_published AND topic.is_published AND",
     )
     with connection.cursor() as cursor:
         cursor.execute(sql, {"config": SEARCH_CONFIG, "query": query, "limit": MAX_RESULTS})
