@@ -62,8 +62,8 @@ MIN_STEM_LENGTH = 4
 
 # Results are rows of what the search page shows (templates/glossary/search.html,
 # glossary/_link.html), not model instances: building up to MAX_RESULTS instances of each
-# kind, and a topic for each link and snippet, took most of a common word's time, and
-# pickling them for the cache much of the rest.
+# kind, and a topic for each link and snippet, took most of a common word's time (and
+# pickling them for the cache a few milliseconds more).
 class TopicResult(NamedTuple):
     """A topic as its result shows it, with the names a suggestion is chosen by."""
 
