@@ -21,20 +21,17 @@ migrations 0002 and 0006. tests/test_search_postgresql.py checks the plans.
 import difflib
 import hashlib
 from dataclasses import dataclass, field
+from datetime import datetime
 from functools import reduce
 from operator import and_, or_
+from typing import NamedTuple
 
 import snowballstemmer
-from django.contrib.postgres.search import (
-    SearchQuery,
-    SearchRank,
-)
 from django.core.cache import cache
 from django.db import connection
 from django.db.models import (
     Case,
     ExpressionWrapper,
-    F,
     IntegerField,
     Q,
     Value,
@@ -43,7 +40,7 @@ from django.db.models import (
 from django.db.models.functions import Least, Length, Lower, Replace
 
 from .caching import TIMEOUT, cached
-from .models import ContentRevision, Link, Snippet, Topic
+from .models import ContentRevision, Language, Link, LinkGroup, Snippet, Topic
 
 MAX_QUERY_LENGTH = 200
 # Results of each kind that are ranked and listed. On PostgreSQL ranking reads each
@@ -63,6 +60,77 @@ STEMMER = snowballstemmer.stemmer("english")
 MIN_STEM_LENGTH = 4
 
 
+# Results are rows of what the search page shows (templates/glossary/search.html,
+# glossary/_link.html), not model instances: building up to MAX_RESULTS instances of each
+# kind, and a topic for each link and snippet, took most of a common word's time (and
+# pickling them for the cache a few milliseconds more).
+class TopicResult(NamedTuple):
+    """A topic as its result shows it, with the names a suggestion is chosen by."""
+
+    name: str
+    slug: str
+    aliases: str
+    search_aliases: str
+    summary_html: str
+    is_published: bool
+
+    get_absolute_url = Topic.get_absolute_url
+    alias_list = Topic.alias_list
+
+
+class TopicRef(NamedTuple):
+    """The topic a link or snippet belongs to, as its result names it."""
+
+    name: str
+    slug: str
+    is_published: bool
+
+    get_absolute_url = Topic.get_absolute_url
+
+
+class LinkResult(NamedTuple):
+    url: str
+    domain: str
+    title: str
+    description: str
+    group: str
+    is_published: bool
+    broken_since: datetime | None
+    topic: TopicRef
+
+    def get_group_display(self):
+        return dict(LinkGroup.choices).get(self.group, self.group)
+
+
+class SnippetResult(NamedTuple):
+    title: str
+    slug: str
+    code: str
+    language: str
+    is_published: bool
+    topic: TopicRef
+
+    get_absolute_url = Snippet.get_absolute_url
+
+    def get_language_display(self):
+        return dict(Language.choices).get(self.language, self.language)
+
+
+RESULTS = {Link: LinkResult, Snippet: SnippetResult}
+
+
+def result_fields(model):
+    """The columns of a link's or snippet's result: its own, then its topic's."""
+    own = [name for name in RESULTS[model]._fields if name != "topic"]
+    return own, TopicRef._fields
+
+
+def as_results(model, rows):
+    """Results from rows of the columns result_fields() names."""
+    result, split = RESULTS[model], len(RESULTS[model]._fields) - 1
+    return [result(*row[:split], TopicRef(*row[split:])) for row in rows]
+
+
 @dataclass
 class SearchResults:
     query: str = ""
@@ -70,7 +138,8 @@ class SearchResults:
     topics: list = field(default_factory=list)
     links: list = field(default_factory=list)
     snippets: list = field(default_factory=list)
-    suggestion: Topic | None = None
+    # A topic from the results on PostgreSQL; on SQLite, one with only its names loaded.
+    suggestion: TopicResult | Topic | None = None
 
     @property
     def total(self):
@@ -210,28 +279,27 @@ def contains_backend(query, user):
         texts=("summary",),
         exact=names_topic(" ".join(words)),
     ).order_by("-score", Lower("name"), "pk")
-    links = (
-        _scored(
-            Link.objects.visible_to(user), substrings, titles=("title",), texts=("description",)
-        )
-        .select_related("topic")
-        .order_by("-score", Lower("title"), "pk")
-    )
-    snippets = (
-        _scored(
-            Snippet.objects.visible_to(user),
-            substrings,
-            titles=("title",),
-            texts=("description", "code"),
-        )
-        .select_related("topic")
-        .order_by("-score", Lower("title"), "pk")
-    )
+    topics = topics.values_list(*TopicResult._fields)[:MAX_RESULTS]
+    links = _scored(
+        Link.objects.visible_to(user), substrings, titles=("title",), texts=("description",)
+    ).order_by("-score", Lower("title"), "pk")
+    snippets = _scored(
+        Snippet.objects.visible_to(user),
+        substrings,
+        titles=("title",),
+        texts=("description", "code"),
+    ).order_by("-score", Lower("title"), "pk")
     return (
-        list(topics[:MAX_RESULTS]),
-        list(links[:MAX_RESULTS]),
-        list(snippets[:MAX_RESULTS]),
+        list(map(TopicResult._make, topics)),
+        _listed(Link, links),
+        _listed(Snippet, snippets),
     )
+
+
+def _listed(model, queryset):
+    own, of_topic = result_fields(model)
+    rows = queryset.values_list(*own, *(f"topic__{name}" for name in of_topic))
+    return as_results(model, rows[:MAX_RESULTS])
 
 
 # Relevance on SQLite, per word: in a title (a topic's name or an alias) beats being used
@@ -273,40 +341,42 @@ def postgresql_backend(query, user):
     websearch_to_tsquery reads any input without error ("quoted phrases", -not, or);
     input with no words in it matches nothing rather than everything.
     """
-    text_query = SearchQuery(query, config=SEARCH_CONFIG, search_type="websearch")
     return (
         _ranked_topics(query, user),
-        _ranked(Link, text_query, user),
-        _ranked(Snippet, text_query, user),
+        _ranked(Link, query, user),
+        _ranked(Snippet, query, user),
     )
 
 
-# What a result shows (templates/glossary/search.html, _link.html): up to MAX_RESULTS rows
-# of each kind are fetched, so long texts no result shows (a topic's summary, a snippet's
-# highlighted code and output) are left in the database.
-# What a result shows (glossary/_link.html, the snippet listing): anything else loaded
-# later would cost a query per result.
-RESULT_FIELDS = {
-    Link: ("url", "domain", "title", "description", "group", "is_published", "broken_since"),
-    Snippet: ("title", "slug", "code", "language", "is_published"),
-}
-TOPIC_FIELDS = ("name", "slug", "letter", "aliases", "search_aliases", "is_published")
+# Links and snippets: the first MAX_RESULTS visible rows that match (in no order: ranking
+# all of a common word's rows is what MAX_RESULTS prevents), ranked. Written out for the
+# reason TOPICS_SQL is; the rows found are the rows listed, not looked up again by id.
+RESULTS_SQL = """
+SELECT {columns} FROM (
+  SELECT {found}, result.id,
+    ts_rank(result.search_vector, websearch_to_tsquery(%(config)s::regconfig, %(query)s)) AS rank
+  FROM {table} result JOIN glossary_topic topic ON topic.id = result.topic_id
+  WHERE {visible} result.search_vector @@ websearch_to_tsquery(%(config)s::regconfig, %(query)s)
+  LIMIT %(limit)s
+) found
+ORDER BY rank DESC, LOWER(title), id
+"""
 
 
-def _ranked(model, text_query, user):
-    candidates = (
-        model.objects.visible_to(user)
-        .filter(search_vector=text_query)
-        .order_by()
-        .values("pk")[:MAX_RESULTS]
+def _ranked(model, query, user):
+    own, of_topic = result_fields(model)
+    quote = connection.ops.quote_name  # "group" is a keyword
+    found = [f"result.{quote(name)}" for name in own]
+    found += (f"topic.{quote(name)} AS topic_{name}" for name in of_topic)
+    sql = RESULTS_SQL.format(
+        columns=", ".join([*map(quote, own), *(f"topic_{name}" for name in of_topic)]),
+        found=", ".join(found),
+        table=model._meta.db_table,
+        visible="" if user.is_staff else "result.is_published AND topic.is_published AND",
     )
-    return list(
-        model.objects.filter(pk__in=candidates)
-        .select_related("topic")
-        .only(*RESULT_FIELDS[model], *(f"topic__{name}" for name in TOPIC_FIELDS))
-        .annotate(rank=SearchRank(F("search_vector"), text_query))
-        .order_by("-rank", Lower("title"), "pk")
-    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, {"config": SEARCH_CONFIG, "query": query, "limit": MAX_RESULTS})
+        return as_results(model, cursor.fetchall())
 
 
 # Topics: the full-text matches, plus topics whose name or an alias looks like the words,
@@ -315,16 +385,16 @@ def _ranked(model, text_query, user):
 # running it. UPPER() so that the trigram indexes serve LIKE (trigrams ignore case).
 # Each arm is a query of its own in a UNION: under one OR the planner scans every row.
 TOPICS_SQL = """
-SELECT {fields},
-  ts_rank(search_vector, websearch_to_tsquery(%(config)s::regconfig, %(query)s)){score}
-  AS rank
+SELECT {fields}
 FROM glossary_topic
 WHERE id IN (
   (SELECT id FROM glossary_topic
    WHERE {visible} search_vector @@ websearch_to_tsquery(%(config)s::regconfig, %(query)s)
    LIMIT %(limit)s){arms}
 )
-ORDER BY rank DESC, LOWER(name), id
+ORDER BY
+  ts_rank(search_vector, websearch_to_tsquery(%(config)s::regconfig, %(query)s)){score} DESC,
+  LOWER(name), id
 LIMIT %(limit)s
 """
 NAME_ARM = """
@@ -366,7 +436,7 @@ def _ranked_topics(query, user):
         if any(char.isalnum() for char in words):
             arms += TRIGRAM_ARM
     sql = TOPICS_SQL.format(
-        fields=", ".join(("id", *TOPIC_FIELDS, "summary_html", "unlinked_terms")),
+        fields=", ".join(TopicResult._fields),
         score=NAME_SCORE if words else "",
         arms=arms.format(visible=visible),
         visible=visible,
@@ -379,4 +449,6 @@ def _ranked_topics(query, user):
         "like": f"%{connection.ops.prep_for_like_query(words)}%",
         "phrase": " ".join(distinct_words(query)),
     }
-    return list(Topic.objects.raw(sql, params))
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return list(map(TopicResult._make, cursor.fetchall()))

@@ -116,6 +116,33 @@ class TestRanking:
         assert len(results.links) == MAX_RESULTS
         assert results.limited
 
+    def test_the_links_of_a_common_word_are_ranked_titles_first(self, databases):
+        # Created in an order that is not the ranking: title and description matches
+        # alternate, and numbers sort differently as text.
+        Link.objects.bulk_create(
+            Link(
+                topic=databases["DuckDB"],
+                url=f"https://example.com/{number}",
+                normalized_url=f"https://example.com/{number}",
+                domain="example.com",
+                **(
+                    {"title": f"Analytics notes {number}"}
+                    if number % 2
+                    else {"title": f"Notes {number}", "description": "On analytics."}
+                ),
+            )
+            for number in range(MAX_RESULTS + 50)
+        )
+
+        listed = [link.title for link in search("analytics", reader).links]
+
+        def ranking(title):
+            return ("analytics" not in title.lower(), title.lower())
+
+        assert len(listed) == MAX_RESULTS
+        assert listed == sorted(listed, key=ranking)
+        assert listed[0].startswith("Analytics") and listed[-1].startswith("Notes")
+
 
 class TestStoredVectors:
     def test_an_edit_is_found_at_once_and_the_old_words_are_not(self, databases):
