@@ -117,6 +117,9 @@ class SnippetResult(NamedTuple):
 
 
 RESULTS = {Link: LinkResult, Snippet: SnippetResult}
+# In the search cache's keys: a change to the shape of the rows above must change it, so
+# that no process unpickles results stored in another shape.
+RESULTS_VERSION = 2
 
 
 def result_fields(model):
@@ -185,7 +188,8 @@ def search(query, user):
     cleaned = clean_query(query)[0]
     if user.is_staff or not cleaned:
         return _search(query, user)
-    key = f"search:{ContentRevision.current()}:{hashlib.sha256(cleaned.encode()).hexdigest()}"
+    digest = hashlib.sha256(cleaned.encode()).hexdigest()
+    key = f"search:{RESULTS_VERSION}:{ContentRevision.current()}:{digest}"
     if (results := cached(cache.get, key)) is None:
         results = _search(query, user)
         cached(cache.set, key, results, TIMEOUT)
