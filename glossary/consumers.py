@@ -32,8 +32,8 @@ POLICY_VIOLATION = 4008
 MAX_BACKLOG = 64
 MAX_UNSENT_BYTES = 1024 * 1024
 
-# A published snippet looked up ahead of a run (as its socket opens, and after each run)
-# serves that run if the lookup is this recent, so the run waits for no query.
+# A published snippet looked up ahead of runs (as its socket opens, and after a run)
+# serves each run while that lookup is this recent, so a run waits for no query.
 LOOKAHEAD_SECONDS = 5
 
 RUN_FAILED = "The run failed on the server; try again in a minute."
@@ -241,10 +241,14 @@ class SnippetRunConsumer(AsyncWebsocketConsumer):
         return visible.filter(slug=self.slug).first()
 
     def look_ahead(self):
-        """Look the snippet up for the next run, if it is published (a draft's
-        visibility depends on the session as of the run, so drafts are not)."""
-        if self.looks_ahead:
-            self.ahead = asyncio.create_task(self.find_published()), time.monotonic()
+        """Look the snippet up for the next runs, if it is published (a draft's
+        visibility depends on the session as of the run, so drafts are not), unless a
+        lookup made in the first half of LOOKAHEAD_SECONDS is still there to serve."""
+        if not self.looks_ahead:
+            return
+        if self.ahead and time.monotonic() - self.ahead[1] < LOOKAHEAD_SECONDS / 2:
+            return
+        self.ahead = asyncio.create_task(self.find_published()), time.monotonic()
 
     async def find_published(self):
         try:
@@ -258,9 +262,10 @@ class SnippetRunConsumer(AsyncWebsocketConsumer):
         """The published snippet looked up ahead of this run if that is recent, or None."""
         if self.ahead is None:
             return None
-        (lookup, since), self.ahead = self.ahead, None
+        lookup, since = self.ahead
         if time.monotonic() - since > LOOKAHEAD_SECONDS:
             lookup.cancel()
+            self.ahead = None
             return None
         return await lookup
 
