@@ -2,6 +2,7 @@
 
 import asyncio
 import dataclasses
+import functools
 import json
 import signal
 import sys
@@ -27,7 +28,7 @@ def bubblewrap(request):
 @pytest.fixture
 def no_bubblewrap(monkeypatch):
     """As on a machine without bubblewrap (macOS, no user namespaces)."""
-    monkeypatch.setattr(runner.sandbox, "bubblewrap_works", lambda: False)
+    monkeypatch.setattr(runner.sandbox, "bubblewrap_works", functools.cache(lambda: False))
 
 
 def limits(**changes):
@@ -139,7 +140,7 @@ async def test_django_warnings_and_tracebacks_show_library_and_project_paths_sho
     assert '  File "django/db/models/query.py", line ' in traceback
     assert str(settings.BASE_DIR) not in traceback and sys.prefix not in traceback
     assert traceback.splitlines()[-1] == (
-        "glossary.models.Topic.DoesNotExist: Topic matching query does not exist."
+        "glossary.models.topics.Topic.DoesNotExist: Topic matching query does not exist."
     )
 
 
