@@ -164,14 +164,15 @@ async def test_the_fork_server_holds_nothing_of_the_server(monkeypatch, settings
     assert b"DJANGO_SETTINGS_MODULE=config.settings.sandbox" in environments
 
 
-def sleeper_in_a_forked_run(settings, marker, **loop_options):
+def sleeper_in_a_forked_run(settings, marker, cancel_tasks=True):
     """Start a fork server and a forked run that sleeps, then leave the loop while the run
-    still sleeps; the fork server's host pid."""
+    still sleeps; the fork server's host pid (None if none started)."""
     settings.SNIPPET_FORK_SERVERS = True
     settings.SNIPPET_WARM_POOL = 1
     require(runner.bubblewrap_works(), "bubblewrap with namespaces is not available")
     require(forkserver.usable(), "fork servers need root")
     code = exec_with_marker(marker, "print('up', flush=True)\nimport time\ntime.sleep(60)")
+    held = []  # the run's generator, still running as the loop ends
 
     async def start():
         for _ in range(2):  # from the second run on, a fork server forks warm processes
@@ -185,10 +186,10 @@ def sleeper_in_a_forked_run(settings, marker, **loop_options):
         async for event in run:
             if event["type"] == "stdout":
                 break
-        asyncio.get_running_loop().run = run  # still running as the loop ends
-        return pool.forkservers and next(iter(pool.forkservers)).pid
+        held.append(run)
+        return next(iter(pool.forkservers)).pid if pool.forkservers else None
 
-    if loop_options.get("cancel_tasks", True):
+    if cancel_tasks:
         return asyncio.run(start())
     loop = asyncio.new_event_loop()
     try:

@@ -169,24 +169,24 @@ class ForkServer:
             return (message, fds) if message else None
 
     def _read_stderr(self):
-        """Log what the zygote writes, a line at a time; keep it until it is ready."""
+        """Log what the zygote writes, a line at a time; keep it until it is ready.
+        Whether it read anything (False at the pipe's end, or with nothing to read)."""
         try:
             data = os.read(self.stderr, 4096)
         except BlockingIOError:
             return False
-        if not data:
+        if data:
+            *lines, self.partial = (self.partial + data).split(b"\n")
+        else:  # the end: its last line may be unfinished
             self.loop.remove_reader(self.stderr)
-            data, self.partial = self.partial + b"\n", b""  # its last line, if unfinished
-            if data == b"\n":
-                return False
-        *lines, self.partial = (self.partial + data).split(b"\n")
+            lines, self.partial = [self.partial] if self.partial else [], b""
         for line in lines:
             text = line.decode(errors="replace").rstrip()
             if self.last_words is None:
                 logger.warning("The %s fork server: %s", self.name, text)
             else:
                 self.last_words += text + "\n"
-        return True
+        return bool(data)
 
     def _reap(self):
         if self.process.poll() is not None and not self.exited.done():

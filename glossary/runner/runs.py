@@ -93,9 +93,10 @@ async def run(
             hand_over(process, code, language, setup, probes)
         yield start_event(run_id, box.name, limits.as_dict())
         if process is None:
-            process = await start_process(kind, box, pool, limits, given)
-            if process is None:
-                logger.error("Could not start the process of run %s", run_id)
+            try:
+                process = await start_process(kind, box, pool, limits, given)
+            except OSError:
+                logger.exception("Could not start the process of run %s", run_id)
                 yield lost_event("The run could not start on this server.", 0)
                 return
             hand_over(process, code, language, setup, probes)
@@ -111,14 +112,10 @@ async def run(
 
 async def start_process(kind, box, pool, limits, given):
     """A process for a run that found no warm one: forked by the runtime's fork server,
-    or started in a sandbox of its own; None if it could not start."""
+    or started in a sandbox of its own (OSError if it cannot start)."""
     if pool is not None and (process := await pool.fork(kind, limits, given)) is not None:
         return process
-    try:
-        return await kind.start(box, limits, given)
-    except OSError:
-        logger.exception("Could not start a %s process", kind.name)
-        return None
+    return await kind.start(box, limits, given)
 
 
 def hand_over(process, code, language, setup, probes):
