@@ -10,12 +10,17 @@ import zlib
 import redis
 from django.conf import settings
 from django.core.cache import cache
+from django.db import OperationalError
 from django.http import HttpResponse
-from django.middleware.csp import get_nonce
+from django.middleware.clickjacking import XFrameOptionsMiddleware
+from django.middleware.common import CommonMiddleware
+from django.middleware.csp import ContentSecurityPolicyMiddleware, get_nonce
+from django.urls import Resolver404, resolve
 from django.utils.cache import get_conditional_response, patch_vary_headers
 from django.utils.http import http_date
 from django.utils.regex_helper import _lazy_re_compile
 
+from .middleware import DatabaseUnavailableMiddleware, database
 from .models import ContentRevision
 from .outages import Outage
 
@@ -81,7 +86,8 @@ def serve(request, page, nonce):
             response["Content-Encoding"] = "gzip"
         else:
             response = HttpResponse(page.html(nonce))
-    patch_vary_headers(response, ("Accept-Encoding",))
+    # Staff, known by their session cookie, get other pages.
+    patch_vary_headers(response, ("Accept-Encoding", "Cookie"))
     response["ETag"] = page.etag
     response["Last-Modified"] = http_date(page.last_modified)
     # Browsers keep the page but ask each time whether it changed: edits show at once.
@@ -108,6 +114,7 @@ def cache_page_for_readers(view=None, *, query=()):
     rendering, while the page is unchanged.
 
     If the cache cannot be reached the page is rendered as if nothing were cached.
+    ReaderPagesMiddleware serves most readers these pages before the rest of the stack.
     """
     if view is None:
         return functools.partial(cache_page_for_readers, query=query)
@@ -116,12 +123,10 @@ def cache_page_for_readers(view=None, *, query=()):
     def wrapper(request, *args, **kwargs):
         if request.method not in ("GET", "HEAD") or request.user.is_staff:
             return view(request, *args, **kwargs)
-        params = [(name, request.GET.getlist(name)) for name in query]
-        shown = [getattr(settings, name) for name in PAGE_SETTINGS]
-        path = hashlib.sha256(repr((request.path, params, shown)).encode()).hexdigest()
-        key = f"page:{ContentRevision.current()}:{path}"
+        key = page_key(request, query)
         nonce = str(get_nonce(request))
-        if (page := cached(cache.get, key)) is None:
+        missed = getattr(request, "page_missed", None) == key  # looked up by the middleware
+        if missed or (page := cached(cache.get, key)) is None:
             response = view(request, *args, **kwargs)
             if hasattr(response, "render"):
                 response.render()
@@ -131,7 +136,72 @@ def cache_page_for_readers(view=None, *, query=()):
             cached(cache.set, key, page, TIMEOUT)
         return serve(request, page, nonce)
 
+    wrapper.page_query = query
     return wrapper
+
+
+def page_key(request, query):
+    """The cache key of request's page: the content revision, the path, the query
+    parameters named in query and the settings the page shows."""
+    params = [(name, request.GET.getlist(name)) for name in query]
+    shown = [getattr(settings, name) for name in PAGE_SETTINGS]
+    path = hashlib.sha256(repr((request.path, params, shown)).encode()).hexdigest()
+    return f"page:{ContentRevision.current()}:{path}"
+
+
+class ReaderPagesMiddleware:
+    """Serves a cached reader's page before sessions, authentication, CSRF and the rest.
+
+    A request without a session cookie cannot be staff's, so a page stored by
+    cache_page_for_readers is what it would get. Such a page still passes through the
+    middleware below this one that checks a request (ALLOWED_HOSTS) or sets a reader's
+    page headers (AROUND), and through all those above, so it is answered as if served
+    the long way. Everything else (a session cookie, a page not stored yet, a view not
+    cached, the cache unreachable, the database known to be down) goes down the stack.
+    """
+
+    # Below this one in MIDDLEWARE, what a reader's page needs, in the same order: the
+    # Host check and Content-Length, X-Frame-Options, the CSP header and its nonce.
+    AROUND = (CommonMiddleware, XFrameOptionsMiddleware, ContentSecurityPolicyMiddleware)
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+        self.serve_page = self.serve_stored
+        for middleware in reversed(self.AROUND):
+            self.serve_page = middleware(self.serve_page)
+
+    def __call__(self, request):
+        if (
+            request.method not in ("GET", "HEAD")
+            or settings.SESSION_COOKIE_NAME in request.COOKIES
+            or database.down
+            or (query := self.page_query(request)) is None
+        ):
+            return self.get_response(request)
+        try:
+            key = page_key(request, query)
+        except OperationalError as error:  # reading the content revision
+            DatabaseUnavailableMiddleware.failed(error)  # the long way answers 503 at once
+            return self.get_response(request)
+        if (page := cached(cache.get, key)) is None:
+            request.page_missed = key
+            return self.get_response(request)
+        request.stored_page = page
+        return self.serve_page(request)
+
+    @staticmethod
+    def serve_stored(request):
+        return serve(request, request.stored_page, str(get_nonce(request)))
+
+    @staticmethod
+    def page_query(request):
+        """The query parameters the view of request's path reads, if it is a cached
+        reader's page; None otherwise."""
+        try:
+            match = resolve(request.path_info, getattr(request, "urlconf", None))
+        except Resolver404:
+            return None
+        return getattr(match.func, "page_query", None)
 
 
 def cached(operation, *args):

@@ -33,8 +33,14 @@ class DatabaseUnavailableMiddleware:
     def process_exception(self, request, exception):
         if not isinstance(exception, OperationalError):
             return None
-        database.failed(lambda: database_failure(exception))
+        self.failed(exception)
         return self.unavailable()
+
+    @staticmethod
+    def failed(exception):
+        """Records exception as the database's failure: for RETRY_SECONDS from now,
+        requests get the 503 page at once."""
+        database.failed(lambda: database_failure(exception))
 
     def unavailable(self):
         # No request context: its processors (the signed-in user) need the database.

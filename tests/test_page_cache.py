@@ -178,3 +178,58 @@ def test_stricter_reader_limits_show_on_cached_pages_at_once(client, snippet, se
     settings.SNIPPET_READER_LIMITS = {"wall_seconds": 1}
 
     assert "it runs under these limits:" in client.get(url).text
+
+
+def without_nonce(response):
+    return {
+        name: value.replace(nonce_of(response), "NONCE")
+        for name, value in response.headers.items()
+        if name != "Date"
+    }
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_a_page_served_from_the_cache_has_the_headers_of_a_rendered_one(client, link, page):
+    url = url_of(page, link.topic)
+    rendered = client.get(url)
+    served = client.get(url)
+
+    # Served before sessions and authentication: no session was read for it.
+    assert hasattr(rendered.wsgi_request, "session")
+    assert not hasattr(served.wsgi_request, "session")
+    assert without_nonce(served) == without_nonce(rendered)
+    assert {"Content-Security-Policy", "X-Frame-Options", "Content-Length", "ETag"} <= set(
+        served.headers
+    )
+    assert served.headers["Vary"] == "Accept-Encoding, Cookie"
+
+
+def test_a_reader_with_a_session_cookie_gets_the_page_the_long_way(client, topic):
+    client.get(topic.get_absolute_url())
+    client.cookies["sessionid"] = "not-a-session"
+
+    response = client.get(topic.get_absolute_url())
+
+    assert response.status_code == 200
+    assert hasattr(response.wsgi_request, "session")
+    assert nonce_of(response) in response.headers["Content-Security-Policy"]
+
+
+def test_a_page_not_yet_cached_is_looked_up_once(client, topic, monkeypatch):
+    from django.core.cache import caches
+
+    backend, looked_up = caches["default"], []
+    get = backend.get
+    monkeypatch.setattr(backend, "get", lambda key, *args: looked_up.append(key) or get(key, *args))
+
+    assert client.get(topic.get_absolute_url()).status_code == 200
+
+    # Once, before the rest of the stack; the view renders without asking again (a hung
+    # cache would cost every first visit its timeout twice).
+    assert len([key for key in looked_up if key.startswith("page:")]) == 1
+
+
+def test_a_cached_page_is_not_served_to_a_host_the_site_does_not_serve(client, topic):
+    assert client.get(topic.get_absolute_url()).status_code == 200
+
+    assert client.get(topic.get_absolute_url(), headers={"host": "evil.example"}).status_code == 400
