@@ -67,7 +67,7 @@ run: seed editor
 	@echo "Serving the glossary at http://$(HOST):$(PORT)/ (Ctrl-C to stop)"
 	$(VENV)/bin/daphne -b $(HOST) -p $(PORT) config.asgi:application
 
-# The production stack on one port: nginx in front, gunicorn for pages, Daphne for
+# The production stack on one port: nginx in front, granian for pages, Daphne for
 # WebSockets (deploy/stack.py). Production settings over plain HTTP on this machine; the
 # secret key is the checkout's own unless SECRET_KEY is set.
 STACK_PORT ?= 8080

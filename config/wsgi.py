@@ -1,4 +1,4 @@
-"""HTTP for the production stack (gunicorn behind nginx); WebSockets go to config/asgi.py."""
+"""HTTP for the production stack (granian behind nginx); WebSockets go to config/asgi.py."""
 
 import os
 

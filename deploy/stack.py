@@ -1,14 +1,16 @@
-"""Run the production stack in the foreground: nginx, gunicorn (HTTP) and Daphne (WebSockets).
+"""Run the production stack in the foreground: nginx, granian (HTTP) and Daphne (WebSockets).
 
     python deploy/stack.py --port 8080
 
 nginx listens on --host:--port, serves /static/ from STATIC_ROOT (run collectstatic
-first), sends /ws/ to Daphne and everything else to gunicorn, both on loopback ports of
+first), sends /ws/ to Daphne and everything else to granian (WSGI), both on loopback ports of
 their own. Settings come from the environment as for any other command
 (DJANGO_SETTINGS_MODULE defaults to config.settings.production; TRUSTED_PROXIES defaults
 to 127.0.0.1, the proxy this starts). nginx writes its pid file, temporary files and
 rendered configuration under --run-dir (a fresh temporary directory by default), so it
-needs no root. Ctrl-C or SIGTERM stops all three; if one of them exits, so do the others.
+needs no root. nginx starts once granian and Daphne answer, and "Serving the glossary at"
+is printed once nginx does. Ctrl-C or SIGTERM stops all three; if one of them exits, so
+do the others.
 """
 
 import argparse
@@ -34,6 +36,26 @@ def free_port(host):
     with socket.socket() as sock:
         sock.bind((host, 0))
         return sock.getsockname()[1]
+
+
+def all_running(processes):
+    return all(process.poll() is None for process in processes.values())
+
+
+def wait_for(addresses, processes, stopping, within=60):
+    """Until each (host, port) accepts connections, while every process runs."""
+    deadline = time.monotonic() + within
+    for host, port in addresses:
+        while not stopping():
+            if not all_running(processes):
+                return  # the main loop reports which one exited
+            try:
+                socket.create_connection((host, port), timeout=1).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    sys.exit(f"Nothing answered on {host}:{port} within {within} s.")
+                time.sleep(0.1)
 
 
 def static_root():
@@ -63,13 +85,13 @@ def commands(args, run_dir, http_port, websocket_port):
         # STATIC_ROOT; they run as the starting user, as they do for anyone else.
         directives += f" user {pwd.getpwuid(os.geteuid()).pw_name};"
     return {
-        "gunicorn": [
-            str(BIN / "gunicorn"),
-            "--bind", f"127.0.0.1:{http_port}",
+        "granian": [
+            str(BIN / "granian"), "--interface", "wsgi", "--no-ws",
+            "--host", "127.0.0.1", "--port", str(http_port),
             "--workers", str(args.workers),
-            "--threads", str(args.threads),
-            # Its default, one socket per user, would be shared by every stack run.
-            "--no-control-socket",
+            # Threads running Django in each worker process (connections are Rust's).
+            "--blocking-threads", str(args.threads),
+            "--respawn-failed-workers",
             "config.wsgi:application",
         ],
         "daphne": [
@@ -94,11 +116,13 @@ def main():
         "--workers",
         type=int,
         default=os.cpu_count() or 1,
-        help="gunicorn processes (default: one per core)",
+        help="granian processes (default: one per core)",
     )
-    parser.add_argument("--threads", type=int, default=4, help="per gunicorn process (1: sync)")
+    parser.add_argument(
+        "--threads", type=int, default=1, help="running Django, per granian process"
+    )
     parser.add_argument("--run-dir", type=Path, help="nginx's files (default: a temporary one)")
-    parser.add_argument("--http-port", type=int, help="gunicorn's loopback port (default: free)")
+    parser.add_argument("--http-port", type=int, help="granian's loopback port (default: free)")
     parser.add_argument("--websocket-port", type=int, help="Daphne's (default: free)")
     args = parser.parse_args()  # fmt: skip
 
@@ -127,9 +151,17 @@ def main():
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     try:
+        upstreams = [("127.0.0.1", http_port), ("127.0.0.1", websocket_port)]
         for name, argv in commands(args, run_dir, http_port, websocket_port).items():
+            if name == "nginx":  # last, once what it proxies to answers: no 502 at start
+                wait_for(upstreams, processes, lambda: stopping)
+            if stopping or not all_running(processes):
+                break
             processes[name] = subprocess.Popen(argv, cwd=ROOT)
-        print(f"Serving the glossary at http://{listen}/ (Ctrl-C to stop)", flush=True)
+        else:
+            wait_for([(args.host, args.port)], processes, lambda: stopping)
+            if not stopping and all_running(processes):
+                print(f"Serving the glossary at http://{listen}/ (Ctrl-C to stop)", flush=True)
         while not stopping:
             for name, process in processes.items():
                 if process.poll() is not None:

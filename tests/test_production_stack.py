@@ -1,6 +1,7 @@
-"""The production stack end to end: nginx in front of gunicorn and Daphne (deploy/)."""
+"""The production stack end to end: nginx in front of granian and Daphne (deploy/)."""
 
 import gzip
+import http.client
 import json
 import re
 import secrets
@@ -21,6 +22,7 @@ from tests.live_server import free_port, manage, seeded_database, shell, site_en
 
 PASSWORD = secrets.token_urlsafe(16)
 RUNS_PER_MINUTE = 4
+LOGIN_FAILURE_LIMIT = 3
 SETUP = f"""\
 from django.contrib.auth.models import User
 from glossary.models import Snippet, Topic
@@ -71,6 +73,19 @@ def wait_until_serving(url, process, within=60):
     raise RuntimeError(f"The stack did not answer at {url}")
 
 
+def wait_until_said(process, words, within=60):
+    deadline = time.monotonic() + within
+    while words not in process.log.read_text():
+        if process.poll() is not None:
+            raise RuntimeError(f"The stack exited: {process.log.read_text()}")
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"The stack never said {words!r}")
+        time.sleep(0.05)
+
+
+FIRST_ANSWER = {}  # the stack's answer to the first request, once it said it was serving
+
+
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory):
     """deploy/stack.py with production settings, a seeded database and collected static."""
@@ -87,6 +102,7 @@ def stack(tmp_path_factory):
         SECURE_SSL_REDIRECT="false",
         ALLOWED_HOSTS="127.0.0.1,localhost",
         SNIPPET_RUNS_PER_MINUTE=str(RUNS_PER_MINUTE),
+        ADMIN_LOGIN_FAILURE_LIMIT=str(LOGIN_FAILURE_LIMIT),
     )
     shell(SETUP, env)
     collected = manage("collectstatic", "--noinput", "-v0", env=env)
@@ -96,11 +112,18 @@ def stack(tmp_path_factory):
     process = start(argv, env, here / "stack.log")
     base_url = f"http://127.0.0.1:{port}"
     try:
+        wait_until_said(process, "Serving the glossary at")
+        FIRST_ANSWER["status"] = fetch(base_url + "/")[0]
         wait_until_serving(base_url + "/", process)
         yield base_url
     finally:
         process.send_signal(signal.SIGTERM)
         process.wait(timeout=20)
+
+
+def test_the_stack_says_it_is_serving_once_its_pages_answer(stack):
+    # Not nginx's 502 while granian or Daphne are still starting.
+    assert FIRST_ANSWER["status"] == 200
 
 
 def test_readers_pages_come_through_the_proxy(stack):
@@ -163,6 +186,53 @@ def test_a_curator_logs_in_to_the_admin_through_the_proxy(stack):
     status, _, body = fetch(stack + "/admin/", headers={"Cookie": f"sessionid={session}"})
     assert status == 200
     assert b"Site administration" in body
+
+
+def log_in_from(stack, source, username, password, headers=None):
+    """The status and body of an admin login from a client at source (a loopback
+    address), with the CSRF token of a login page fetched from there."""
+    connection = http.client.HTTPConnection(
+        urllib.parse.urlsplit(stack).netloc, timeout=10, source_address=(source, 0)
+    )
+    try:
+        connection.request("GET", "/admin/login/")
+        response = connection.getresponse()
+        cookies, body = cookies_of(response.headers), response.read()
+        token = re.search(rb'name="csrfmiddlewaretoken" value="([^"]+)"', body).group(1).decode()
+        form = {"username": username, "password": password, "csrfmiddlewaretoken": token}
+        connection.request(
+            "POST",
+            "/admin/login/",
+            body=urllib.parse.urlencode(form),
+            headers={
+                "Cookie": f"csrftoken={cookies['csrftoken']}",
+                "Origin": stack,
+                "Content-Type": "application/x-www-form-urlencoded",
+                **(headers or {}),
+            },
+        )
+        response = connection.getresponse()
+        return response.status, response.read()
+    finally:
+        connection.close()
+
+
+def test_the_admin_login_throttle_counts_each_client_address_behind_the_proxy(stack):
+    failures = [
+        log_in_from(stack, "127.0.0.5", f"guess{attempt}", "wrong")[0]
+        for attempt in range(LOGIN_FAILURE_LIMIT)
+    ]
+    # The form again with its error, then the lockout for the address (seen through the
+    # proxy, not the proxy's own): each guess was for another username.
+    assert failures == [200] * (LOGIN_FAILURE_LIMIT - 1) + [429]
+
+    locked = log_in_from(stack, "127.0.0.5", "curator", PASSWORD)
+    forged = log_in_from(stack, "127.0.0.5", "other", "wrong", {"X-Forwarded-For": "127.0.0.8"})
+    other_reader = log_in_from(stack, "127.0.0.6", "curator", PASSWORD)
+
+    assert locked[0] == 429 and b"Too many sign-in attempts" in locked[1]
+    assert forged[0] == 429
+    assert other_reader[0] == 302
 
 
 def test_a_login_without_its_csrf_token_is_refused_through_the_proxy(stack):
