@@ -3,6 +3,7 @@
 import gzip
 import http.client
 import json
+import os
 import re
 import secrets
 import shutil
@@ -83,6 +84,7 @@ def wait_until_said(process, words, within=60):
         time.sleep(0.05)
 
 
+HTTP_PORT = free_port()  # granian's
 FIRST_ANSWER = {}  # the stack's answer to the first request, once it said it was serving
 
 
@@ -108,7 +110,10 @@ def stack(tmp_path_factory):
     collected = manage("collectstatic", "--noinput", "-v0", env=env)
     assert collected.returncode == 0, collected.stderr
     port = free_port()
-    argv = [sys.executable, "deploy/stack.py", "--port", str(port), "--run-dir", str(here / "run")]
+    argv = [
+        sys.executable, "deploy/stack.py", "--port", str(port), "--run-dir", str(here / "run"),
+        "--http-port", str(HTTP_PORT), "--workers", "2",
+    ]  # fmt: skip
     process = start(argv, env, here / "stack.log")
     base_url = f"http://127.0.0.1:{port}"
     try:
@@ -124,6 +129,41 @@ def stack(tmp_path_factory):
 def test_the_stack_says_it_is_serving_once_its_pages_answer(stack):
     # Not nginx's 502 while granian or Daphne are still starting.
     assert FIRST_ANSWER["status"] == 200
+
+
+def children(pid):
+    return [
+        int(child)
+        for task in Path(f"/proc/{pid}/task").iterdir()
+        for child in (task / "children").read_text().split()
+    ]
+
+
+def granian_workers():
+    """(the granian server's pid, its workers' pids)."""
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                argv = (entry / "cmdline").read_bytes().split(b"\0")
+            except OSError:
+                continue
+            if any(arg.endswith(b"/granian") for arg in argv) and str(HTTP_PORT).encode() in argv:
+                return int(entry.name), children(entry.name)
+    raise AssertionError("no granian server is running")
+
+
+def test_a_granian_worker_that_dies_is_started_again(stack):
+    server, workers = granian_workers()
+    assert len(workers) == 2
+    os.kill(workers[0], signal.SIGKILL)
+
+    # The other worker answers meanwhile.
+    assert fetch(stack + "/topics/transactions/")[0] == 200
+    deadline = time.monotonic() + 20
+    while len(children(server)) < 2 or workers[0] in children(server):
+        assert time.monotonic() < deadline, "the worker was not started again"
+        time.sleep(0.2)
+    assert all(fetch(stack + "/")[0] == 200 for _ in range(4))
 
 
 def test_readers_pages_come_through_the_proxy(stack):
